@@ -1,0 +1,1 @@
+"""Embedding backends: one contract (:mod:`models.embedders.base`), one registry (:mod:`.registry`)."""

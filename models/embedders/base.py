@@ -1,0 +1,59 @@
+"""The contract every embedding backend fulfils."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """What the rest of Rollcall needs to know about a backend.
+
+    Attributes:
+        name: registry key, e.g. ``"dlib"``.
+        input_size: ``(width, height)`` of the aligned face crop the backend takes.
+        dim: length of one embedding vector.
+        alignment: key of the aligner in :data:`models.align.ALIGNERS` that makes its crops.
+        metric: ``"cosine"`` (similarity, higher is closer) or ``"l2"`` (distance between L2-normalised
+            vectors, lower is closer).
+        threshold: default open-set threshold in that metric; how it was measured is documented where the
+            backend is registered.
+        description: one line for ``models list`` and the settings page.
+    """
+
+    name: str
+    input_size: tuple[int, int]
+    dim: int
+    alignment: str
+    metric: str
+    threshold: float
+    description: str = ""
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """An embedding backend: aligned RGB crops in, one float32 vector per crop out."""
+
+    info: EmbedderInfo
+
+    def embed(self, crops: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """Embed a batch of aligned crops.
+
+        Args:
+            crops: ``(N, H, W, 3)`` uint8 RGB, ``(W, H) == info.input_size``, as made by the backend's aligner.
+
+        Returns:
+            ``(N, info.dim)`` float32, not necessarily normalised (matching normalises).
+        """
+        ...
+
+
+def l2_normalise(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
+    """Rows of ``vectors`` ((N, D) or (D,)) scaled to unit length; zero rows stay zero."""
+    v = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(v, axis=-1, keepdims=True)
+    return (v / np.maximum(norms, 1e-12)).astype(np.float32)

