@@ -1,0 +1,300 @@
+"""Opening Rollcall's database: engine, SQLite settings, migrations, backups and storage errors.
+
+``open_database(url)`` is the only entry point. For SQLite it turns on WAL, foreign keys and a busy timeout on
+every connection, makes transactions real (``BEGIN`` is emitted by us, not guessed by the ``sqlite3`` module),
+backs an existing file up before migrating it, and migrates it to Alembic's head.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
+
+from models.errors import StorageError
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+DEFAULT_BUSY_TIMEOUT_S = 5.0
+_FIX_FOLDER = "choose a writable data folder with --data-dir or ROLLCALL_DATA"
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where a URL points: ``path`` is the SQLite file, ``None`` for memory or other databases."""
+
+    url: URL
+    path: Optional[Path]
+    is_sqlite: bool
+
+    @property
+    def label(self) -> str:
+        """How messages name this database."""
+        if self.path is not None:
+            return str(self.path)
+        return self.url.render_as_string(hide_password=True)
+
+
+class Database:
+    """An open database: an engine plus a factory of transactional sessions.
+
+    Sessions must not be shared between threads: each unit of work opens its own with :meth:`session`.
+    """
+
+    def __init__(self, engine: Engine, target: _Target) -> None:
+        self.engine = engine
+        self._target = target
+
+    @property
+    def url(self) -> str:
+        """The database URL (password hidden)."""
+        return self._target.url.render_as_string(hide_password=True)
+
+    @property
+    def path(self) -> Optional[Path]:
+        """The SQLite file, or ``None`` for in-memory and non-SQLite databases."""
+        return self._target.path
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session inside one transaction: committed when the block ends, rolled back if it raises.
+
+        Yields:
+            A :class:`~sqlalchemy.orm.Session`; objects stay readable after commit.
+
+        Raises:
+            StorageError: the database is locked, read-only or damaged. Integrity errors pass through so that
+                repositories can turn them into :class:`~models.errors.DuplicateError` and friends.
+        """
+        try:
+            with Session(self.engine, expire_on_commit=False) as s, s.begin():
+                yield s
+        except IntegrityError:
+            raise
+        except DBAPIError as exc:
+            raise storage_error(exc, self._target.label) from exc
+
+    def close(self) -> None:
+        """Release every pooled connection (the WAL is checkpointed when the last one closes)."""
+        self.engine.dispose()
+
+
+def storage_error(exc: BaseException, label: str) -> StorageError:
+    """Turn a driver error into a :class:`StorageError` that says what to do.
+
+    Args:
+        exc: the error raised by SQLAlchemy or ``sqlite3``.
+        label: the database file or URL, for the message.
+
+    Returns:
+        The error to raise (the caller chains ``from exc``).
+    """
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    text = detail.lower()
+    if "locked" in text or "busy" in text:
+        return StorageError(
+            f"the database {label} is locked by another Rollcall process; close it and try again"
+        )
+    if "readonly" in text or "read-only" in text:
+        return StorageError(f"{label} is read-only: {_FIX_FOLDER}")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return StorageError(
+            f"{label} is not a Rollcall database or is damaged ({detail}); restore a backup "
+            f"({label}.bak-*) or choose another data folder with --data-dir"
+        )
+    if "unable to open" in text:
+        return StorageError(f"cannot open {label} ({detail}): check the folder exists; {_FIX_FOLDER}")
+    return StorageError(f"database error on {label}: {detail}")
+
+
+def open_database(url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -> Database:
+    """Open (creating if needed) and migrate the database at ``url``.
+
+    Args:
+        url: a SQLAlchemy URL, e.g. ``sqlite:////home/me/.local/share/rollcall/rollcall.db`` or ``sqlite://``
+            for a throw-away in-memory database.
+        busy_timeout_s: how long a write waits for another process's lock before failing.
+
+    Returns:
+        The open :class:`Database`, at the newest schema revision.
+
+    Raises:
+        StorageError: the URL is malformed, the folder or file is read-only, the file is not a database, it is
+            locked by another process, or it was written by a newer Rollcall.
+    """
+    target = _parse(url)
+    existed = target.path is not None and target.path.exists() and target.path.stat().st_size > 0
+    if target.path is not None:
+        _check_folder(target.path)
+    engine = _make_engine(target, busy_timeout_s)
+    try:
+        _migrate(engine, target, backup_first=existed)
+    except DBAPIError as exc:
+        engine.dispose()
+        raise storage_error(exc, target.label) from exc
+    except BaseException:
+        engine.dispose()
+        raise
+    return Database(engine, target)
+
+
+def _parse(url: str) -> _Target:
+    """Parse ``url`` and find the SQLite file it names, if any."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StorageError(f"database URL {url!r} is malformed ({exc}); use e.g. sqlite:///path/to/rollcall.db") from exc
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    database = parsed.database or ""
+    if not is_sqlite or database in ("", ":memory:") or "mode=memory" in database:
+        return _Target(parsed, None, is_sqlite)
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return _Target(parsed, Path(database).expanduser().absolute(), is_sqlite)
+
+
+def _check_folder(path: Path) -> None:
+    """Create the database's folder and fail clearly if it cannot hold the file."""
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"cannot create the data folder {folder} ({exc.strerror}): {_FIX_FOLDER}") from exc
+    if not folder.is_dir():
+        raise StorageError(f"the data folder {folder} is not a folder: {_FIX_FOLDER}")
+    if path.exists() and not path.is_file():
+        raise StorageError(f"the database path {path} is not a file: {_FIX_FOLDER}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        where = path if path.exists() else folder
+        raise StorageError(f"{where} is read-only: {_FIX_FOLDER}")
+
+
+def _make_engine(target: _Target, busy_timeout_s: float) -> Engine:
+    """An engine with Rollcall's SQLite settings applied to every new connection."""
+    if not target.is_sqlite:
+        return create_engine(target.url)
+    kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s}}
+    if target.path is None:
+        kwargs["poolclass"] = StaticPool
+        kwargs["connect_args"]["check_same_thread"] = False
+    engine = create_engine(target.url, **kwargs)
+    timeout_ms = max(0, int(busy_timeout_s * 1000))
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, see _on_begin
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+            cursor.execute("PRAGMA foreign_keys = ON")
+            if target.path is not None:
+                cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _alembic_config(connection: Connection) -> Config:
+    """An Alembic configuration that needs no alembic.ini and runs on ``connection``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _migrate(engine: Engine, target: _Target, backup_first: bool) -> None:
+    """Bring the schema to head in one transaction, backing the file up first when it is behind."""
+    with engine.connect() as connection:
+        config = _alembic_config(connection)
+        head = ScriptDirectory.from_config(config).get_current_head()
+        current = MigrationContext.configure(connection).get_current_revision()
+        connection.rollback()
+        if current == head:
+            return
+        _check_known(config, current, target)
+        if backup_first and target.path is not None:
+            backup_sqlite(target.path)
+        log.info("migrating %s from %s to %s", target.label, current or "an empty database", head)
+        raw = connection.connection.driver_connection
+        if target.is_sqlite:
+            raw.execute("PRAGMA foreign_keys = OFF")  # batch migrations recreate tables
+        try:
+            with connection.begin():
+                command.upgrade(config, "head")
+                _check_foreign_keys(connection, target)
+        finally:
+            if target.is_sqlite:
+                raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_known(config: Config, current: Optional[str], target: _Target) -> None:
+    """Refuse a database stamped with a revision this version of Rollcall does not know."""
+    if current is None:
+        return
+    revisions = {script.revision for script in ScriptDirectory.from_config(config).walk_revisions()}
+    if current not in revisions:
+        raise StorageError(
+            f"{target.label} was written by a newer Rollcall (schema revision {current!r}); "
+            "upgrade Rollcall or choose another data folder with --data-dir"
+        )
+
+
+def _check_foreign_keys(connection: Connection, target: _Target) -> None:
+    """Fail the migration (rolling it back) if it left dangling references."""
+    if not target.is_sqlite:
+        return
+    problems = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if problems:
+        raise StorageError(
+            f"migrating {target.label} left {len(problems)} broken references (first: {tuple(problems[0])}); "
+            "nothing was changed: report this with the backup file"
+        )
+
+
+def backup_sqlite(path: Path) -> Path:
+    """Copy a SQLite file (including its WAL) to ``<file>.bak-<UTC timestamp>`` with SQLite's backup API.
+
+    Args:
+        path: the database file.
+
+    Returns:
+        The backup's path.
+
+    Raises:
+        StorageError: the copy could not be written.
+    """
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    destination = path.with_name(f"{path.name}.bak-{stamp}")
+    try:
+        with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(destination)) as copy:
+            source.backup(copy)
+    except sqlite3.Error as exc:
+        raise StorageError(
+            f"could not back up {path} to {destination} before migrating ({exc}); "
+            f"free some disk space or {_FIX_FOLDER}"
+        ) from exc
+    log.info("backed up %s to %s before migrating", path, destination)
+    return destination
