@@ -1,0 +1,205 @@
+"""Attendance sessions and the events (people seen or marked present) recorded in them."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from db._common import RepositoryBase, clean_text, person_row, require_utc, utcnow
+from db.records import EventRecord, SessionRecord
+from db.schema import AttendanceEvent, AttendanceSession
+from models.errors import InvalidInput, NotFound, StorageError
+
+SESSIONS_HINT = "`python main.py sessions` lists them"
+
+
+def _session_row(s: Session, session_id: int) -> AttendanceSession:
+    row = s.get(AttendanceSession, session_id)
+    if row is None:
+        raise NotFound(f"no attendance session with id {session_id}; {SESSIONS_HINT}")
+    return row
+
+
+def _session_record(s: Session, row: AttendanceSession) -> SessionRecord:
+    n = s.scalar(select(func.count(AttendanceEvent.id)).where(AttendanceEvent.session_id == row.id)) or 0
+    return SessionRecord(row.id, row.name, row.started_at, row.ended_at, row.late_after, int(n))
+
+
+def _events_query() -> Select[Any]:
+    return select(AttendanceEvent, AttendanceSession.name).join(
+        AttendanceSession, AttendanceSession.id == AttendanceEvent.session_id
+    )
+
+
+def _event_record(row: AttendanceEvent, session_name: str) -> EventRecord:
+    return EventRecord(
+        row.id, row.person_id, row.person_name, row.external_id, row.session_id, session_name,
+        row.time, row.source, row.score, row.backend,
+    )  # fmt: skip
+
+
+class AttendanceRepository(RepositoryBase):
+    """Stores attendance sessions and events; each method is one transaction."""
+
+    def get_or_create_session(
+        self, name: str, started_at: Optional[datetime] = None, late_after: Optional[datetime] = None
+    ) -> SessionRecord:
+        """The session called ``name``, created if it does not exist (an existing one is returned unchanged).
+
+        Args:
+            name: unique session name, e.g. ``"Maths 2026-11-25"``.
+            started_at: aware start time; now when omitted.
+            late_after: aware time after which arrivals count as late, or ``None``.
+
+        Returns:
+            The session.
+
+        Raises:
+            InvalidInput: blank name or naive datetimes.
+        """
+        clean_name = clean_text(name, "session name")
+        start = require_utc(started_at, "start time") if started_at is not None else utcnow()
+        late = require_utc(late_after, "late-after time") if late_after is not None else None
+        for _ in range(2):  # a second try covers another process creating the same name concurrently
+            try:
+                with self._db.session() as s:
+                    row = s.scalar(select(AttendanceSession).where(AttendanceSession.name == clean_name))
+                    if row is None:
+                        row = AttendanceSession(name=clean_name, started_at=start, late_after=late)
+                        s.add(row)
+                        s.flush()
+                    return _session_record(s, row)
+            except IntegrityError:
+                continue
+        raise StorageError(f"attendance session {clean_name!r} could not be created or read; try again")
+
+    def list_sessions(self) -> list[SessionRecord]:
+        """Every session, newest first."""
+        with self._db.session() as s:
+            rows = s.scalars(select(AttendanceSession).order_by(AttendanceSession.started_at.desc()))
+            return [_session_record(s, row) for row in rows]
+
+    def end_session(self, session_id: int, when: datetime) -> SessionRecord:
+        """Mark a session as ended at ``when``.
+
+        Raises:
+            InvalidInput: ``when`` is naive or before the session started.
+            NotFound: no such session.
+        """
+        end = require_utc(when, "end time")
+        with self._db.session() as s:
+            row = _session_row(s, session_id)
+            if end < row.started_at:
+                raise InvalidInput(
+                    f"end time {end.isoformat()} is before session {row.name!r} started "
+                    f"({row.started_at.isoformat()}); pass a later time"
+                )
+            row.ended_at = end
+            s.flush()
+            return _session_record(s, row)
+
+    def add_event(
+        self,
+        person_id: Optional[int],
+        session_id: int,
+        time: datetime,
+        source: str,
+        score: Optional[float] = None,
+        backend: Optional[str] = None,
+        *,
+        person_name: Optional[str] = None,
+    ) -> EventRecord:
+        """Record that someone attended, snapshotting their current name and external id.
+
+        Args:
+            person_id: who; ``None`` only for a manual entry of someone not stored, with ``person_name``.
+            session_id: which session.
+            time: aware time of the sighting or mark.
+            source: ``"camera"``, ``"video"``, ``"manual"``, ...
+            score: the match score for automatic recognitions.
+            backend: the embedding backend that matched.
+            person_name: the name to record when ``person_id`` is ``None``.
+
+        Returns:
+            The stored event.
+
+        Raises:
+            InvalidInput: no person given, naive time, blank source or a non-finite score.
+            NotFound: no such person or session.
+        """
+        when = require_utc(time, "event time")
+        clean_source = clean_text(source, "event source", 50)
+        if score is not None and not math.isfinite(score):
+            raise InvalidInput(f"score {score!r} must be a finite number")
+        if person_id is None and not (person_name or "").strip():
+            raise InvalidInput("an attendance event needs a person: pass a person id or, for manual entries, a name")
+        with self._db.session() as s:
+            session_row = _session_row(s, session_id)
+            if person_id is not None:
+                person = person_row(s, person_id)
+                name, external = person.name, person.external_id
+            else:
+                name, external = clean_text(person_name or "", "person name"), None
+            row = AttendanceEvent(
+                person_id=person_id, person_name=name, external_id=external, session_id=session_id,
+                time=when, source=clean_source, score=score, backend=backend,
+            )  # fmt: skip
+            s.add(row)
+            s.flush()
+            return _event_record(row, session_row.name)
+
+    def last_event_time(self, person_id: int, session_id: int) -> Optional[datetime]:
+        """When ``person_id`` was last recorded in ``session_id``, or ``None`` (used to skip repeats)."""
+        with self._db.session() as s:
+            return s.scalar(
+                select(AttendanceEvent.time)
+                .where(AttendanceEvent.person_id == person_id, AttendanceEvent.session_id == session_id)
+                .order_by(AttendanceEvent.time.desc())
+                .limit(1)
+            )
+
+    def list_events(
+        self,
+        session_id: Optional[int] = None,
+        person_id: Optional[int] = None,
+        start: Optional[datetime] = None,
+        end: Optional[datetime] = None,
+    ) -> list[EventRecord]:
+        """Attendance events, oldest first, filtered by any of session, person and time range.
+
+        Args:
+            session_id: only this session.
+            person_id: only this person.
+            start: only events at or after this aware time.
+            end: only events before this aware time.
+
+        Raises:
+            InvalidInput: naive ``start`` or ``end``.
+        """
+        stmt = _events_query().order_by(AttendanceEvent.time, AttendanceEvent.id)
+        if session_id is not None:
+            stmt = stmt.where(AttendanceEvent.session_id == session_id)
+        if person_id is not None:
+            stmt = stmt.where(AttendanceEvent.person_id == person_id)
+        if start is not None:
+            stmt = stmt.where(AttendanceEvent.time >= require_utc(start, "start time"))
+        if end is not None:
+            stmt = stmt.where(AttendanceEvent.time < require_utc(end, "end time"))
+        with self._db.session() as s:
+            return [_event_record(row, name) for row, name in s.execute(stmt)]
+
+    def remove_event(self, event_id: int) -> None:
+        """Delete one attendance event (e.g. a false recognition).
+
+        Raises:
+            NotFound: no such event.
+        """
+        with self._db.session() as s:
+            if s.get(AttendanceEvent, event_id) is None:
+                raise NotFound(f"no attendance event with id {event_id}; `python main.py events` lists them")
+            s.execute(delete(AttendanceEvent).where(AttendanceEvent.id == event_id))
