@@ -1,0 +1,80 @@
+"""The context object built once by ``main.py`` and handed down: configuration, storage and engine.
+
+Nothing opens until first used: ``python main.py --help`` touches no database and loads no model.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+
+from app.config import AppConfig
+from db.database import Database, open_database
+from db.repositories import Repository
+from models.engine import EngineConfig, FaceEngine
+from models.errors import StorageError
+from models.matching import Gallery
+
+log = logging.getLogger(__name__)
+
+
+class AppContext:
+    """Configuration plus lazily opened database, repository and face engine."""
+
+    def __init__(self, config: AppConfig) -> None:
+        self.config = config
+        self._database: Database | None = None
+        self._repo: Repository | None = None
+        self._engine: FaceEngine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def database(self) -> Database:
+        with self._lock:
+            if self._database is None:
+                if self.config.db_url.startswith("sqlite:///") and "memory" not in self.config.db_url:
+                    self._ensure_data_dir()
+                self._database = open_database(self.config.db_url)
+            return self._database
+
+    @property
+    def repo(self) -> Repository:
+        if self._repo is None:
+            self._repo = Repository(self.database)
+        return self._repo
+
+    @property
+    def engine(self) -> FaceEngine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = FaceEngine(self.config.engine)
+            return self._engine
+
+    def set_engine_config(self, engine: EngineConfig) -> None:
+        """Switch detector/backend/threshold; the new engine loads on next use."""
+        with self._lock:
+            self.config = replace(self.config, engine=engine)
+            self._engine = None
+
+    def gallery(self) -> Gallery:
+        """Everyone enrolled for the current backend, ready to search."""
+        engine = self.engine
+        cents = self.repo.centroids(engine.info.name)
+        return Gallery.build(cents.person_ids, cents.names, cents.matrix, engine.info.metric, engine.threshold)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
+                self._repo = None
+
+    def _ensure_data_dir(self) -> None:
+        try:
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the data folder {self.config.data_dir} ({exc.strerror}); "
+                "choose a writable one with --data-dir or ROLLCALL_DATA"
+            ) from exc

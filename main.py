@@ -1,0 +1,69 @@
+"""Rollcall — face-recognition attendance. The composition root.
+
+``python main.py`` opens the window; ``python main.py COMMAND ...`` runs a job headless (``--help`` lists
+them). This module parses the command line, builds one :class:`app.context.AppContext` and hands it down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from app.cli import COMMAND_MODULES
+
+log = logging.getLogger("rollcall")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (global options + every sub-command)."""
+    parser = argparse.ArgumentParser(
+        prog="python main.py",
+        description="Rollcall: face-recognition attendance. Without a command, opens the window.",
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="where the database, settings and log live (env ROLLCALL_DATA)")
+    parser.add_argument("--db", metavar="URL", help="SQLAlchemy database URL (default: SQLite in the data folder)")
+    parser.add_argument("--backend", metavar="NAME", help="embedding backend (see `models list`); default dlib")
+    parser.add_argument("--detector", metavar="NAME", help="face detector: hog (fast), cnn (slow on a CPU), ...")
+    parser.add_argument("--threshold", type=float, metavar="X", help="match threshold in the backend's metric")
+    parser.add_argument("--source", metavar="SRC", help="window: start the live view on this camera index, file or URL")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and run; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from app.config import build_config
+    from app.context import AppContext
+    from models.errors import RollcallError
+
+    ctx = None
+    try:
+        config = build_config(args.data_dir, args.db, args.backend, args.detector, args.threshold)
+        ctx = AppContext(config)
+        if args.command is None:
+            from app.ui.launch import launch_window
+
+            return launch_window(ctx, source=args.source)
+        return int(args.func(args, ctx))
+    except RollcallError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        if ctx is not None:
+            ctx.close()
+
+
+if __name__ == "__main__":
+    sys.exit(run())

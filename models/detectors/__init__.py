@@ -1,0 +1,72 @@
+"""Face detectors: one contract, one registry.
+
+A detector takes an RGB image and returns :class:`models.types.Detection` values (box, score, landmarks)
+in that image's pixels. Large images are downscaled for detection and the results scaled back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from models.errors import BackendUnavailable
+from models.types import Detection, RGBImage
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """Detector settings.
+
+    Attributes:
+        upsample: how many times the image is doubled before detection (finds smaller faces, slower).
+        max_side: images whose longer side exceeds this are downscaled to it for detection.
+        min_score: detections scoring below this are dropped (detector-specific scale; HOG ~ -0.5..3).
+        model_path: a model file for detectors that need one (YuNet).
+    """
+
+    upsample: int = 0
+    max_side: int = 1280
+    min_score: float = 0.0
+    model_path: str | None = None
+
+
+class Detector(Protocol):
+    """Finds faces in an RGB image."""
+
+    name: str
+
+    def detect(self, image: RGBImage) -> list[Detection]:
+        """All faces in ``image``, best score first."""
+        ...
+
+
+DETECTORS: dict[str, str] = {
+    "hog": "models.detectors.dlib_detectors:create_hog",
+    "cnn": "models.detectors.dlib_detectors:create_cnn",
+}
+
+
+def known_detectors() -> list[str]:
+    """Registered detector names, sorted."""
+    return sorted(DETECTORS)
+
+
+def create_detector(name: str, options: DetectorOptions | None = None) -> Detector:
+    """Build detector ``name``.
+
+    Raises:
+        BackendUnavailable: unknown name (lists the known ones) or a missing package/model.
+    """
+    try:
+        target = DETECTORS[name]
+    except KeyError:
+        raise BackendUnavailable(f"unknown detector {name!r}; known detectors: {', '.join(known_detectors())}") from None
+    module_name, _, func = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"detector {name!r} needs the Python package {exc.name!r}: run `pip install -r requirements.txt`"
+        ) from exc
+    return getattr(module, func)(options or DetectorOptions())

@@ -1,0 +1,36 @@
+"""Shared test fixtures: where ../shared is, and an isolated data folder for every test."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """``ROLLCALL_SHARED`` if set, else ``../shared`` beside the checkout."""
+    return Path(os.environ.get("ROLLCALL_SHARED", REPO.parent / "shared"))
+
+
+def need_shared(*parts: str) -> Path:
+    """Path under ../shared, or skip the test saying what is missing."""
+    path = shared_dir().joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (set ROLLCALL_SHARED to the shared data folder)")
+    return path
+
+
+@pytest.fixture
+def shared() -> Path:
+    return need_shared()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own data folder; the model cache stays shared so downloads happen once."""
+    monkeypatch.setenv("ROLLCALL_DATA", str(tmp_path / "data"))
+    cache = os.environ.get("ROLLCALL_CACHE") or str(REPO / ".cache" / "models")
+    monkeypatch.setenv("ROLLCALL_CACHE", cache)
