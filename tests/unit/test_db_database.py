@@ -118,6 +118,17 @@ def test_read_only_folder_is_reported(tmp_path: Path) -> None:
         folder.chmod(0o755)
 
 
+def test_read_only_folder_is_reported_even_as_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Root ignores chmod, so stand in for a read-only mount by making the permission check say "no".
+    folder = tmp_path / "mounted-read-only"
+    folder.mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode: False if Path(p) == folder else real_access(p, mode))
+    with pytest.raises(StorageError, match="mounted-read-only is read-only: choose a writable data folder"):
+        open_database(f"sqlite:///{folder / 'rollcall.db'}")
+    assert list(folder.iterdir()) == []
+
+
 def test_read_only_file_fails_writes_clearly(tmp_path: Path) -> None:
     path = tmp_path / "rollcall.db"
     open_database(f"sqlite:///{path}").close()
