@@ -80,7 +80,7 @@ class AttendanceRepository(RepositoryBase):
 
     def list_sessions(self) -> list[SessionRecord]:
         """Every session, newest first."""
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             rows = s.scalars(select(AttendanceSession).order_by(AttendanceSession.started_at.desc()))
             return [_session_record(s, row) for row in rows]
 
@@ -155,7 +155,7 @@ class AttendanceRepository(RepositoryBase):
 
     def last_event_time(self, person_id: int, session_id: int) -> Optional[datetime]:
         """When ``person_id`` was last recorded in ``session_id``, or ``None`` (used to skip repeats)."""
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             return s.scalar(
                 select(AttendanceEvent.time)
                 .where(AttendanceEvent.person_id == person_id, AttendanceEvent.session_id == session_id)
@@ -190,7 +190,7 @@ class AttendanceRepository(RepositoryBase):
             stmt = stmt.where(AttendanceEvent.time >= require_utc(start, "start time"))
         if end is not None:
             stmt = stmt.where(AttendanceEvent.time < require_utc(end, "end time"))
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             return [_event_record(row, name) for row, name in s.execute(stmt)]
 
     def remove_event(self, event_id: int) -> None:

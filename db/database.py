@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
+_BEGIN_OPTION = "rollcall_sqlite_begin"
 _FIX_FOLDER = "choose a writable data folder with --data-dir or ROLLCALL_DATA"
 
 
@@ -74,8 +75,13 @@ class Database:
         return self._target.path
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, write: bool = True) -> Iterator[Session]:
         """A session inside one transaction: committed when the block ends, rolled back if it raises.
+
+        Args:
+            write: on SQLite, take the write lock when the transaction begins (``BEGIN IMMEDIATE``), so that a
+                read-then-write unit of work waits for other writers instead of failing; pass ``False`` for
+                read-only work, which then never blocks or is blocked by writers (WAL).
 
         Yields:
             A :class:`~sqlalchemy.orm.Session`; objects stay readable after commit.
@@ -85,7 +91,8 @@ class Database:
                 repositories can turn them into :class:`~models.errors.DuplicateError` and friends.
         """
         try:
-            with Session(self.engine, expire_on_commit=False) as s, s.begin():
+            bind = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE" if write else "BEGIN"})
+            with Session(bind, expire_on_commit=False) as s, s.begin():
                 yield s
         except IntegrityError:
             raise
@@ -212,7 +219,7 @@ def _make_engine(target: _Target, busy_timeout_s: float) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
 
     return engine
 

@@ -82,7 +82,7 @@ class PeopleRepository(RepositoryBase):
         Raises:
             NotFound: no such person.
         """
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             return one_person_record(s, person_id)
 
     def find_person(self, text: str) -> PersonRecord:
@@ -99,7 +99,7 @@ class PeopleRepository(RepositoryBase):
             NotFound: nobody matches.
         """
         key = (text or "").strip()
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             by_external = person_records(s, Person.external_id == key)
             if by_external:
                 return by_external[0]
@@ -125,7 +125,7 @@ class PeopleRepository(RepositoryBase):
         Returns:
             The matching people.
         """
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             people = person_records(s)
         if search and search.strip():
             needle = search.strip().casefold()
@@ -183,7 +183,7 @@ class PeopleRepository(RepositoryBase):
         Raises:
             NotFound: no such person.
         """
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             person_row(s, person_id)
             return s.scalar(
                 select(FaceSample.image).where(FaceSample.person_id == person_id).order_by(FaceSample.id).limit(1)

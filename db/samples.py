@@ -58,7 +58,7 @@ class SampleRepository(RepositoryBase):
         Raises:
             NotFound: no such person.
         """
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             person_row(s, person_id)
             rows = s.scalars(select(FaceSample).where(FaceSample.person_id == person_id).order_by(FaceSample.id))
             return [sample_record(row) for row in rows]
@@ -102,7 +102,7 @@ class SampleRepository(RepositoryBase):
         after = 0
         while True:
             embedded = select(Embedding.sample_id).where(Embedding.backend == name)
-            with self._db.session() as s:
+            with self._db.session(write=False) as s:
                 rows = s.scalars(
                     select(FaceSample)
                     .where(FaceSample.id > after, FaceSample.id.not_in(embedded))
@@ -151,12 +151,12 @@ class SampleRepository(RepositoryBase):
 
     def embedding_count(self, backend: str) -> int:
         """How many samples have an embedding for ``backend``."""
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             return int(s.scalar(select(func.count(Embedding.id)).where(Embedding.backend == backend)) or 0)
 
     def backends_with_embeddings(self) -> list[str]:
         """Names of the backends that have at least one stored embedding, sorted."""
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             return list(s.scalars(select(Embedding.backend).distinct().order_by(Embedding.backend)))
 
     def centroids(self, backend: str) -> CentroidSet:
@@ -168,7 +168,7 @@ class SampleRepository(RepositoryBase):
         Raises:
             StorageError: a stored centroid is damaged.
         """
-        with self._db.session() as s:
+        with self._db.session(write=False) as s:
             rows = s.execute(
                 select(Centroid.person_id, Person.name, Centroid.vector, Centroid.dim)
                 .join(Person, Person.id == Centroid.person_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -150,6 +151,7 @@ def test_lock_held_by_another_process_fails_after_busy_timeout(tmp_path: Path) -
         with pytest.raises(StorageError, match="locked by another Rollcall process; close it and try again"):
             repo.add_person("Ada")
         waited = time.monotonic() - started
+        assert repo.list_people() == []  # reading still works while another process writes (WAL)
     finally:
         other.execute("ROLLBACK")
         other.close()
@@ -161,3 +163,25 @@ def test_lock_held_by_another_process_fails_after_busy_timeout(tmp_path: Path) -
 def test_malformed_url_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match="malformed"):
         open_database("not a url")
+
+
+def test_threads_writing_at_once_all_succeed(tmp_path: Path) -> None:
+    database = open_database(f"sqlite:///{tmp_path / 'rollcall.db'}")
+    repo = Repository(database)
+    errors: list[BaseException] = []
+
+    def enroll(thread: int) -> None:
+        for i in range(15):
+            try:  # read-then-write units of work must wait for each other, not fail as "locked"
+                repo.add_person(f"P{thread}-{i}", f"{thread}-{i}")
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=enroll, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len(repo.list_people()) == 60
+    database.close()
