@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from models.align import align_batch, canonical_crop
+from models.align import ARCFACE_TEMPLATE_112, align_batch, canonical_crop
 from models.detectors import Detector, DetectorOptions, create_detector
 from models.embedders.base import Embedder, EmbedderInfo, l2_normalise
 from models.embedders.registry import EmbedderOptions, backend_info, create_embedder
 from models.errors import MultipleFaces, NoFaceFound
-from models.types import Detection, Landmarks, RGBImage
+from models.types import BBox, Detection, Landmarks, RGBImage
 
 
 @dataclass(frozen=True)
@@ -101,10 +101,25 @@ class FaceEngine:
         """
         dets = self.detect(image)
         if not dets:
-            raise NoFaceFound(f"{name}: no face found; use a photo where the face is clear, frontal and at least 80 pixels wide")
+            raise NoFaceFound(f"{name}: no face found; use a photo where the face is clear, frontal and not tiny")
         if len(dets) > 1:
             raise MultipleFaces(f"{name}: {len(dets)} faces found; use a photo with only this person's face (or crop it)")
         return dets[0]
+
+    def centre_face(self, image: RGBImage) -> Detection:
+        """A face assumed to sit in the middle of ``image`` (the documented fallback for centred,
+        pre-cropped photos such as LFW when the detector finds nothing): the box is the central 44 % of the
+        image; landmarks come from the detector's landmark model when it has one, else the ArcFace template
+        placed in that box."""
+        h, w = image.shape[:2]
+        box = BBox(int(0.28 * w), int(0.30 * h), int(0.44 * w), int(0.44 * h))
+        locate = getattr(self.detector, "landmarks_in", None)
+        if locate is not None:
+            landmarks = locate(image, box)
+        else:
+            pts = ARCFACE_TEMPLATE_112 / 112.0 * np.array([box.w, box.h]) + np.array([box.x, box.y])
+            landmarks = Landmarks(tuple((float(x), float(y)) for x, y in pts), "five")
+        return Detection(box, 0.0, landmarks)
 
     def embed_stored(self, crops: list[RGBImage], landmarks: list[Landmarks]) -> NDArray[np.float32]:
         """Embeddings of stored canonical crops (re-embedding for a new backend without new photos)."""

@@ -44,6 +44,7 @@ class Detector(Protocol):
 DETECTORS: dict[str, str] = {
     "hog": "models.detectors.dlib_detectors:create_hog",
     "cnn": "models.detectors.dlib_detectors:create_cnn",
+    "yunet": "models.detectors.yunet:create_yunet",
 }
 
 

@@ -57,6 +57,13 @@ class _DlibDetector:
                 found.append(Detection(box, float(score), Landmarks(points, "dlib68")))
         return sorted(found, key=lambda d: -d.score)
 
+    def landmarks_in(self, image: RGBImage, box: BBox) -> Landmarks:
+        """dlib's 68 landmarks of a face assumed to fill ``box`` (used when detection failed)."""
+        rect = dlib.rectangle(box.x, box.y, box.x + box.w, box.y + box.h)
+        with self._lock:
+            shape = self._predictor(np.ascontiguousarray(image), rect)
+        return Landmarks(tuple((float(p.x), float(p.y)) for p in shape.parts()), "dlib68")
+
 
 def create_hog(options: DetectorOptions) -> _DlibDetector:
     """dlib's HOG + linear SVM frontal detector (fast on a CPU: ~20 ms on 640×360)."""

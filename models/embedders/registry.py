@@ -55,6 +55,34 @@ BACKENDS: dict[str, BackendEntry] = {
         ),
         "models.embedders.dlib_resnet:create",
     ),
+    # Threshold: cosine similarity, measured on lfw-dev with the shared MobileFaceNet-128 TFLite through
+    # the app's pipeline (HOG + dlib-68 → five points → arcface alignment): PROVISIONAL, see bench.
+    # dim: 512 for the default ArcFace-ResNet34; a loaded model reports its own length (128 for MobileFaceNet).
+    "arcface": BackendEntry(
+        EmbedderInfo(
+            name="arcface",
+            input_size=(112, 112),
+            dim=512,
+            alignment="arcface",
+            metric="cosine",
+            threshold=0.3,
+            description="ArcFace (TFLite via LiteRT), 112×112, any ArcFace-style .tflite model (default ResNet34, 512-d)",
+        ),
+        "models.embedders.tflite:create",
+    ),
+    # Threshold: as "arcface" (the same MobileFaceNet as ONNX agrees with the TFLite file to 1e-5).
+    "onnx-arcface": BackendEntry(
+        EmbedderInfo(
+            name="onnx-arcface",
+            input_size=(112, 112),
+            dim=512,
+            alignment="arcface",
+            metric="cosine",
+            threshold=0.3,
+            description="ArcFace-style ONNX model (onnxruntime), 112×112; file given by `models import` or --model",
+        ),
+        "models.embedders.onnx_generic:create_arcface",
+    ),
 }
 
 

@@ -1,0 +1,56 @@
+"""Who is in a picture: identify every face, or verify that two photos show the same person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from app.context import AppContext
+from models.imageio import load_image
+from models.matching import Gallery, is_accepted, similarity_to_score
+from models.types import FaceResult, RGBImage
+
+
+def identify_image(ctx: AppContext, image: RGBImage, gallery: Gallery | None = None) -> list[FaceResult]:
+    """Every face in ``image`` with its best match (Unknown below the threshold), largest face first."""
+    gallery = gallery if gallery is not None else ctx.gallery()
+    found = ctx.engine.analyze(image)
+    if not found:
+        return []
+    matches = gallery.search(np.stack([v for _, v in found]))
+    results = [FaceResult(det, m, v) for (det, v), m in zip(found, matches)]
+    return sorted(results, key=lambda r: -r.detection.box.area)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """Whether two photos show the same person: ``score`` in ``metric``, compared with ``threshold``."""
+
+    same: bool
+    score: float
+    threshold: float
+    metric: str
+    backend: str
+
+
+def verify_paths(ctx: AppContext, first: str | Path, second: str | Path) -> Verification:
+    """Compare the single face of each photo.
+
+    Raises:
+        BadImage, NoFaceFound, MultipleFaces: a photo is unreadable or does not show exactly one face.
+    """
+    engine = ctx.engine
+    vectors = []
+    for path in (first, second):
+        image = load_image(path)
+        det = engine.single_face(image, str(path))
+        vectors.append(engine.embed(image, [det.landmarks])[0])
+    cos = float(vectors[0] @ vectors[1])
+    score = float(similarity_to_score(cos, engine.info.metric))
+    return Verification(
+        is_accepted(score, engine.threshold, engine.info.metric), score, engine.threshold, engine.info.metric, engine.info.name
+    )
+
+
