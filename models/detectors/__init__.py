@@ -19,7 +19,8 @@ class DetectorOptions:
     """Detector settings.
 
     Attributes:
-        upsample: how many times the image is doubled before detection (finds smaller faces, slower).
+        upsample: how many times the image may be doubled before detection (finds smaller faces, slower);
+            dlib detectors try 0 first and upsample only when nothing was found.
         max_side: images whose longer side exceeds this are downscaled to it for detection.
         min_score: detections scoring below this are dropped (detector-specific scale; HOG ~ -0.5..3).
         model_path: a model file for detectors that need one (YuNet).

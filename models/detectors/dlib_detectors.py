@@ -43,11 +43,13 @@ class _DlibDetector:
         image = np.ascontiguousarray(image)
         small, back = downscale(image, self._options.max_side)
         with self._lock:
-            raw = self._raw(small, self._options.upsample)
+            raw: list[tuple[Any, float]] = []
+            for upsample in range(self._options.upsample + 1):  # cheapest first; upsample only if nothing found
+                raw = [r for r in self._raw(small, upsample) if r[1] >= self._options.min_score]
+                if raw:
+                    break
             found = []
             for rect, score in raw:
-                if score < self._options.min_score:
-                    continue
                 big = dlib.rectangle(
                     int(rect.left() * back), int(rect.top() * back), int(rect.right() * back), int(rect.bottom() * back)
                 )
