@@ -1,0 +1,152 @@
+"""A frame source read on its own thread, each frame handed to a handler on a worker thread.
+
+The reader thread (:class:`models.sources.LatestFrameReader`) keeps only the newest frame; the worker thread
+takes it, runs the handler (recognition, or enrollment checks) and emits the frame with the handler's result.
+The UI thread only paints. The source is opened on the worker thread too (a camera or an RTSP URL can take
+seconds to open), so the window never waits for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+from models import sources
+from models.errors import SourceError
+from models.sources import Frame, FrameSource, LatestFrameReader, ReaderState
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Frame], Any]
+"""Called on the worker thread for each frame; returns plain data for the UI."""
+Setup = Callable[[FrameSource], tuple[Handler, Any]]
+"""Called once on the worker thread with the open source; returns the handler and plain data for the UI (sent with ``opened``)."""
+
+
+class FrameLoop(QObject):
+    """Runs ``setup()`` then, per frame, ``handler(frame)`` off the UI thread; create with :func:`start_loop`.
+
+    Signals (delivered on the UI thread):
+        opened(label, info) — the source is open and ``setup`` returned ``(handler, info)``;
+        result(frame, handler_result) — one processed frame (frames arriving while the UI is still painting
+            the previous one are processed but not re-sent as pictures: ``frame`` is then ``None``);
+        ended(text) — a file or folder has no more frames; lost(text) — a camera or stream stopped;
+        failed(exception) — the source could not be opened or the handler raised; stopped() — always last.
+    """
+
+    opened = Signal(str, object)
+    result = Signal(object, object)
+    ended = Signal(str)
+    lost = Signal(str)
+    failed = Signal(object)
+    stopped = Signal()
+
+    def __init__(self, spec: str, setup: Setup, realtime: bool = True) -> None:
+        super().__init__()
+        self.spec = spec
+        self._setup = setup
+        self._realtime = realtime
+        self._stop = threading.Event()
+        self._painting = threading.Event()
+        self._reader: LatestFrameReader | None = None
+        self.thread: QThread | None = None
+
+    def painted(self) -> None:
+        """The UI finished painting the last frame it got; the next one may be sent."""
+        self._painting.clear()
+
+    def stop(self, timeout_ms: int = 3000) -> bool:
+        """Stop reading and wait for both threads; ``True`` when they ended within ``timeout_ms``."""
+        self._stop.set()
+        reader = self._reader
+        if reader is not None:
+            reader.close(timeout_ms / 1000.0)
+        try:
+            if self.thread is None or self.thread.wait(timeout_ms):
+                return True
+        except RuntimeError:  # the thread already finished and Qt deleted it
+            return True
+        log.warning("the frame loop on %s did not stop within %d ms", self.spec, timeout_ms)
+        return False
+
+    @Slot()
+    def run(self) -> None:
+        try:
+            handler = self._open()
+            if handler is not None:
+                self._loop(handler)
+        except Exception as exc:  # reach the UI as a message, never as a dead thread
+            if not isinstance(exc, SourceError):
+                log.exception("processing %s failed", self.spec)
+            self.failed.emit(exc)
+        finally:
+            if self._reader is not None:
+                self._reader.close()
+            self.stopped.emit()
+
+    def _open(self) -> Handler | None:
+        source = sources.open_source(self.spec)
+        try:
+            handler, info = self._setup(source)
+        except BaseException:
+            source.close()
+            raise
+        if self._stop.is_set():
+            source.close()
+            return None
+        self._reader = LatestFrameReader(source, realtime=self._realtime)
+        self.opened.emit(source.label, info)
+        return handler
+
+    def _loop(self, handler: Handler) -> None:
+        reader = self._reader
+        assert reader is not None
+        while not self._stop.is_set():
+            frame = reader.get(timeout=0.25)
+            if frame is None:
+                if reader.state is ReaderState.ENDED:
+                    self.ended.emit(f"{reader.source.label} has ended.")
+                    return
+                if reader.state is ReaderState.FAILED:
+                    self.lost.emit(str(reader.error or f"{reader.source.label} stopped"))
+                    return
+                if reader.state is ReaderState.CLOSED:
+                    return
+                continue
+            out = handler(frame)
+            if self._painting.is_set():
+                self.result.emit(None, out)
+            else:
+                self._painting.set()
+                self.result.emit(frame, out)
+
+
+class LoopThread(QThread):
+    """The worker thread of one :class:`FrameLoop`, owned by the widget that started it."""
+
+    def __init__(self, loop: FrameLoop, parent: QObject) -> None:
+        super().__init__(parent)
+        self.loop = loop
+
+
+def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True) -> FrameLoop:
+    """Open ``spec`` and start processing its frames on a new thread owned by ``parent``.
+
+    Args:
+        parent: the widget the loop belongs to (``stop()`` the loop before it goes away).
+        spec: camera index, video file, folder or URL (see :func:`models.sources.open_source`).
+        setup: called once on the worker thread (load models, open a session); returns ``(handler, info)``.
+        realtime: pace files at their frame rate, like a camera.
+    """
+    loop = FrameLoop(spec, setup, realtime)
+    thread = LoopThread(loop, parent)
+    loop.thread = thread
+    loop.moveToThread(thread)
+    thread.started.connect(loop.run)
+    loop.stopped.connect(thread.quit)
+    thread.finished.connect(thread.deleteLater)
+    thread.start()
+    return loop

@@ -1,0 +1,79 @@
+"""Opening the window: the Qt application, the log file in the data folder, the style sheet."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from types import TracebackType
+
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.context import AppContext
+from app.ui.main_window import MainWindow
+from app.ui.messages import plain_message
+
+log = logging.getLogger(__name__)
+
+STYLE = Path(__file__).resolve().parents[2] / "resources" / "style.qss"
+LOG_FILE = "rollcall.log"
+
+
+def attach_log_file(data_dir: Path) -> logging.Handler | None:
+    """Send INFO and above from every logger to ``rollcall.log`` in ``data_dir`` (``None`` if not writable)."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(data_dir / LOG_FILE, encoding="utf-8")
+    except OSError as exc:
+        log.warning("no log file in %s: %s", data_dir, exc)
+        return None
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def apply_style(app: QApplication) -> None:
+    """Use Fusion with Rollcall's style sheet (same look on every platform)."""
+    app.setStyle("Fusion")
+    try:
+        app.setStyleSheet(STYLE.read_text(encoding="utf-8"))
+    except OSError as exc:
+        log.warning("style sheet not loaded: %s", exc)
+
+
+def create_window(ctx: AppContext) -> MainWindow:
+    """The styled main window (the QApplication must exist)."""
+    app = QApplication.instance()
+    if isinstance(app, QApplication):
+        apply_style(app)
+    return MainWindow(ctx)
+
+
+def launch_window(ctx: AppContext, source: str | None = None) -> int:
+    """Open the window (starting the live view on ``source`` when given) and run until it closes.
+
+    Returns:
+        The process exit code.
+    """
+    attach_log_file(ctx.config.data_dir)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Rollcall")
+    window = create_window(ctx)
+    previous_hook = sys.excepthook
+
+    def report(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        log.error("unexpected error", exc_info=(kind, exc, tb))
+        QMessageBox.warning(window, "Something went wrong", plain_message(exc))
+
+    sys.excepthook = report
+    try:
+        window.show()
+        if source:
+            window.live.start(source)
+        return int(app.exec())
+    finally:
+        sys.excepthook = previous_hook

@@ -1,0 +1,346 @@
+"""The Live page: the camera picture with names on faces, start/stop, the session and who was marked."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.context import AppContext
+from app.services.attendance import AttendanceMarker, default_session_name
+from app.services.live import LiveConfig, LiveRecognizer, LiveUpdate
+from app.ui.frameloop import FrameLoop, start_loop
+from app.ui.images import qimage_from_rgb
+from app.ui.messages import plain_message
+from app.ui.sound import Chime
+from app.ui.video_view import VideoView
+from db.records import EventRecord, SessionRecord
+from models.sources import Frame, FrameSource
+
+log = logging.getLogger(__name__)
+
+VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)"
+
+
+@dataclass(frozen=True)
+class LiveStarted:
+    """What the worker tells the page once the source is open: the session and who it already holds."""
+
+    session: SessionRecord
+    earlier: tuple[EventRecord, ...]
+    people: int
+
+
+def marked_text(event: EventRecord) -> str:
+    """A line of the marked list, e.g. ``"✓ Ada Lovelace 09:02"`` (local time)."""
+    return f"✓ {event.person_name} {event.time.astimezone():%H:%M}"
+
+
+class Banner(QFrame):
+    """A strip above the picture saying what happened to the source, with Retry and Video file buttons."""
+
+    retry = Signal()
+    choose_video = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("banner")
+        self.text = QLabel()
+        self.text.setWordWrap(True)
+        self.retry_button = QPushButton("Retry")
+        self.video_button = QPushButton("Choose a video file…")
+        close = QPushButton("✕")
+        close.setObjectName("flat")
+        close.setToolTip("Hide this message")
+        row = QHBoxLayout(self)
+        row.addWidget(self.text, 1)
+        row.addWidget(self.retry_button)
+        row.addWidget(self.video_button)
+        row.addWidget(close)
+        self.retry_button.clicked.connect(self.retry)
+        self.video_button.clicked.connect(self.choose_video)
+        close.clicked.connect(self.hide)
+        self.hide()
+
+    def say(self, text: str, kind: str = "warning") -> None:
+        self.setProperty("kind", kind)
+        self.style().unpolish(self)
+        self.style().polish(self)
+        self.text.setText(text)
+        self.show()
+
+
+class LivePage(QWidget):
+    """Start/stop live recognition on a source, see names on faces, and who was marked this session.
+
+    Signals:
+        enroll_requested — the user wants to enroll someone (the empty state's button).
+        marked(event) — someone was marked present (the attendance page refreshes).
+    """
+
+    enroll_requested = Signal()
+    marked = Signal(object)
+    running_changed = Signal(bool)
+
+    def __init__(self, ctx: AppContext, chime: Chime, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.chime = chime
+        self.loop: FrameLoop | None = None
+        self.recognizer: LiveRecognizer | None = None
+        self.session: SessionRecord | None = None
+        self.last_update: LiveUpdate | None = None
+        self._build()
+        self.source_edit.setText(ctx.config.settings.source)
+        self.refresh_people()
+
+    # ----- layout -------------------------------------------------------------------------------------------
+    def _build(self) -> None:
+        self.source_edit = QLineEdit()
+        self.source_edit.setPlaceholderText("camera number (0), video file or rtsp:// address")
+        self.source_edit.setToolTip("Camera number (0 is the built-in webcam), a video file or an rtsp:// address")
+        browse = QPushButton("Video file…")
+        browse.clicked.connect(self.choose_video)
+        self.session_box = QComboBox()
+        self.session_box.setEditable(True)
+        self.session_box.setMinimumWidth(160)
+        self.session_box.setToolTip("Attendance is recorded in this session; type a new name to start a new one")
+        self.start_button = QPushButton("Start")
+        self.start_button.setObjectName("primary")
+        self.start_button.clicked.connect(self.toggle)
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Source"))
+        top.addWidget(self.source_edit, 2)
+        top.addWidget(browse)
+        top.addSpacing(12)
+        top.addWidget(QLabel("Session"))
+        top.addWidget(self.session_box, 1)
+        top.addWidget(self.start_button)
+
+        self.banner = Banner()
+        self.banner.retry.connect(self.start)
+        self.banner.choose_video.connect(self.choose_video)
+        self.video = VideoView()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._empty_state())
+        self.stack.addWidget(self.video)
+
+        self.marked_list = QListWidget()
+        self.marked_list.setObjectName("marked")
+        self.marked_title = QLabel("Marked present")
+        self.marked_title.setObjectName("sectionTitle")
+        self.status = QLabel("Stopped")
+        self.status.setObjectName("muted")
+        self.status.setWordWrap(True)
+        side = QVBoxLayout()
+        side.addWidget(self.marked_title)
+        side.addWidget(self.marked_list, 1)
+        side.addWidget(self.status)
+        side_box = QWidget()
+        side_box.setLayout(side)
+        side_box.setFixedWidth(240)
+
+        middle = QHBoxLayout()
+        middle.addWidget(self.stack, 1)
+        middle.addWidget(side_box)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.banner)
+        layout.addLayout(middle, 1)
+
+    def _empty_state(self) -> QWidget:
+        box = QFrame()
+        box.setObjectName("emptyState")
+        title = QLabel("Nobody is enrolled yet")
+        title.setObjectName("emptyTitle")
+        text = QLabel(
+            "Rollcall recognises the people you enroll. Enroll someone first — from a few photos or with the "
+            "camera — then press Start.\n\nNo webcam? Choose a video file as the source."
+        )
+        text.setWordWrap(True)
+        text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        button = QPushButton("Enroll someone…")
+        button.setObjectName("primary")
+        button.clicked.connect(self.enroll_requested)
+        col = QVBoxLayout(box)
+        col.addStretch(1)
+        col.addWidget(title, 0, Qt.AlignmentFlag.AlignHCenter)
+        col.addWidget(text)
+        col.addSpacing(8)
+        col.addWidget(button, 0, Qt.AlignmentFlag.AlignHCenter)
+        col.addStretch(2)
+        return box
+
+    # ----- what the rest of the window tells this page -------------------------------------------------------
+    def refresh_people(self) -> None:
+        """Show the empty state when nobody is enrolled; reload a running recognizer's gallery."""
+        try:
+            nobody = not self.ctx.repo.list_people()
+        except Exception as exc:  # a broken database shows in the status line, the page stays usable
+            log.exception("listing people failed")
+            self.status.setText(plain_message(exc))
+            nobody = False
+        self.stack.setCurrentIndex(0 if nobody and self.loop is None else 1)
+        if self.recognizer is not None:
+            self.recognizer.reload_gallery()
+        self.refresh_sessions()
+
+    def refresh_sessions(self) -> None:
+        current = self.session_box.currentText() or default_session_name()
+        names = [s.name for s in self.ctx.repo.list_sessions()]
+        if default_session_name() not in names:
+            names.insert(0, default_session_name())
+        self.session_box.blockSignals(True)
+        self.session_box.clear()
+        self.session_box.addItems(names)
+        self.session_box.setCurrentText(current)
+        self.session_box.blockSignals(False)
+
+    # ----- start / stop ------------------------------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self.loop is not None
+
+    def toggle(self) -> None:
+        if self.running:
+            self.stop()
+        else:
+            self.start()
+
+    def start(self, source: str | None = None) -> None:
+        """Open ``source`` (default: the source box) and start recognising; problems show in the banner."""
+        if self.running:
+            self.stop()
+        spec = (source if isinstance(source, str) else self.source_edit.text()).strip() or "0"
+        self.source_edit.setText(spec)
+        session_name = self.session_box.currentText().strip() or default_session_name()
+        self.banner.hide()
+        self.stack.setCurrentIndex(1)
+        self.video.clear(f"Opening {spec}…")
+        self.status.setText(f"Opening {spec}…")
+        self.loop = start_loop(self, spec, lambda src: self._setup(src, session_name))
+        self.loop.opened.connect(self._on_opened)
+        self.loop.result.connect(self._on_result)
+        self.loop.ended.connect(self._on_ended)
+        self.loop.lost.connect(self._on_lost)
+        self.loop.failed.connect(self._on_failed)
+        self.loop.stopped.connect(self._on_stopped)
+        self.start_button.setText("Stop")
+        self.running_changed.emit(True)
+
+    def stop(self) -> None:
+        """Stop the source and the recognition thread (waits for them); marks already made stay."""
+        loop, self.loop = self.loop, None
+        if loop is not None:
+            loop.stop()
+        self.recognizer = None
+        self.start_button.setText("Start")
+        self.status.setText("Stopped")
+        self.running_changed.emit(False)
+
+    def _setup(self, source: FrameSource, session_name: str) -> tuple[object, LiveStarted]:
+        """Runs on the worker thread: open the session, load the models, warm them up."""
+        repo = self.ctx.repo
+        session = repo.get_or_create_session(session_name)
+        marker = AttendanceMarker(repo, session, self.ctx.config.cooldown_s)
+        recognizer = LiveRecognizer(self.ctx, marker, LiveConfig(), source_label="camera" if source.is_live else "video")
+        recognizer.set_clock(source.started_at)
+        engine = recognizer.engine
+        engine.detect(np.zeros((32, 32, 3), np.uint8))  # loads the detector now, not on the first frame
+        getattr(engine, "embedder", None)
+        self.recognizer = recognizer
+        started = LiveStarted(session, tuple(repo.list_events(session_id=session.id)), len(recognizer.gallery))
+        return recognizer.process, started
+
+    # ----- signals from the worker ----------------------------------------------------------------------------
+    def _on_opened(self, label: str, started: LiveStarted) -> None:
+        if not self._current():
+            return
+        self.session = started.session
+        self.marked_list.clear()
+        for event in started.earlier:
+            self._add_marked(event)
+        who = f"{started.people} people enrolled" if started.people != 1 else "1 person enrolled"
+        self.status.setText(f"Watching {label} · {who}")
+        self.video.clear("Waiting for the first picture…")
+
+    def _on_result(self, frame: Frame | None, update: LiveUpdate) -> None:
+        if not self._current():
+            return
+        self.last_update = update
+        image = qimage_from_rgb(frame.image) if frame is not None else None
+        self.video.show_frame(image, update.tracks)
+        if frame is not None:
+            self.loop.painted()
+        for event in update.events:
+            self._add_marked(event, announce=True)
+
+    def _add_marked(self, event: EventRecord, announce: bool = False) -> None:
+        item = QListWidgetItem(marked_text(event))
+        item.setData(Qt.ItemDataRole.UserRole, event.id)
+        self.marked_list.insertItem(0, item)
+        self.marked_title.setText(f"Marked present ({self.marked_list.count()})")
+        if announce:
+            self.status.setText(f"✓ {event.person_name} marked present at {event.time.astimezone():%H:%M}")
+            self.chime.play()
+            self.marked.emit(event)
+
+    def _on_ended(self, text: str) -> None:
+        if not self._current():
+            return
+        self.banner.say(f"{text} Everyone marked so far is saved. Press Retry to play it again.", "info")
+
+    def _on_lost(self, text: str) -> None:
+        if not self._current():
+            return
+        self.banner.say(f"The picture stopped: {text} Everyone marked so far is saved.")
+
+    def _on_failed(self, exc: BaseException) -> None:
+        if not self._current():
+            return
+        self.banner.say(plain_message(exc), "error")
+        self.video.clear("No picture")
+
+    def _on_stopped(self) -> None:
+        if not self._current():
+            return
+        loop, self.loop = self.loop, None
+        if loop is not None:
+            loop.stop()
+        self.recognizer = None
+        self.start_button.setText("Start")
+        self.running_changed.emit(False)
+        if not self.banner.isVisible():
+            self.status.setText("Stopped")
+
+    def _current(self) -> bool:
+        """Whether the signal being handled comes from the running loop (not one already stopped)."""
+        return self.loop is not None and self.sender() is self.loop
+
+    def choose_video(self) -> None:
+        """Ask for a video file and start on it."""
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a video file", "", VIDEO_FILTER)
+        if path:
+            self.source_edit.setText(path)
+            self.start(path)
+
+    def shutdown(self) -> None:
+        """Stop every thread of this page (the window is closing)."""
+        self.stop()

@@ -1,0 +1,105 @@
+"""One generic Qt worker: runs a plain function with ``progress``/``should_stop`` on a thread, as signals.
+
+The function is any long job written for the CLI too (``analyze_paths``, ``enroll_folder``, ...). It is called
+as ``fn(*args, progress=..., should_stop=..., **kwargs)``; its return value (plain data only, never ORM objects)
+arrives through :attr:`Job.finished`, an exception through :attr:`Job.failed`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QThread, Signal, Slot
+
+log = logging.getLogger(__name__)
+
+
+class Job(QObject):
+    """A function running on its own :class:`QThread`; create with :func:`start_job`.
+
+    Signals (delivered on the UI thread):
+        progress(done, total, text), finished(result), failed(exception), stopped() — always last.
+    """
+
+    progress = Signal(int, int, str)
+    finished = Signal(object)
+    failed = Signal(object)
+    stopped = Signal()
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], with_callbacks: bool) -> None:
+        super().__init__()
+        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._with_callbacks = with_callbacks
+        self._cancel = threading.Event()
+        self.thread: QThread | None = None
+
+    def cancel(self) -> None:
+        """Ask the function to stop (it sees ``should_stop() == True`` and returns what it finished)."""
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def wait(self, timeout_ms: int = 5000) -> bool:
+        """Block until the thread ended (``True``) or ``timeout_ms`` passed."""
+        return self.thread is None or self.thread.wait(timeout_ms)
+
+    @Slot()
+    def run(self) -> None:
+        kwargs = dict(self._kwargs)
+        if self._with_callbacks:
+            kwargs.update(progress=self._report, should_stop=self._cancel.is_set)
+        try:
+            result = self._fn(*self._args, **kwargs)
+        except Exception as exc:  # every failure reaches the UI as a signal, never kills the thread silently
+            log.exception("background job %s failed", getattr(self._fn, "__name__", self._fn))
+            self.failed.emit(exc)
+        else:
+            self.finished.emit(result)
+        finally:
+            self.stopped.emit()
+
+    def _report(self, done: int, total: int, text: str) -> None:
+        self.progress.emit(int(done), int(total), str(text))
+
+
+class JobThread(QThread):
+    """The thread of one :class:`Job`, a child of the widget that started it (which keeps both alive)."""
+
+    def __init__(self, job: Job, parent: QObject) -> None:
+        super().__init__(parent)
+        self.job = job
+
+
+def start_job(parent: QObject, fn: Callable[..., Any], *args: Any, with_callbacks: bool = True, **kwargs: Any) -> Job:
+    """Run ``fn`` on a new thread owned by ``parent`` and return its :class:`Job`.
+
+    Connect to the job's signals right away (they are queued, so none is missed).
+
+    Args:
+        parent: the widget the job belongs to; :func:`stop_jobs` on it (or an ancestor) cancels and joins it.
+        fn: the function; called with ``progress`` and ``should_stop`` keywords when ``with_callbacks``.
+        args, kwargs: its other arguments (plain data).
+    """
+    job = Job(fn, args, kwargs, with_callbacks)
+    thread = JobThread(job, parent)
+    job.thread = thread
+    job.moveToThread(thread)
+    thread.started.connect(job.run)
+    job.stopped.connect(thread.quit)
+    thread.finished.connect(thread.deleteLater)
+    thread.start()
+    return job
+
+
+def stop_jobs(root: QObject, timeout_ms: int = 5000) -> None:
+    """Cancel every job started under ``root`` and wait for its thread (called when a window closes)."""
+    threads = [t for t in root.findChildren(JobThread) if t.isRunning()]
+    for t in threads:
+        t.job.cancel()
+    for t in threads:
+        if not t.wait(timeout_ms):
+            log.warning("a background job did not stop within %d ms", timeout_ms)
