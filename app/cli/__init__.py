@@ -15,4 +15,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.recognize_cmds",
     "app.cli.attendance_cmds",
     "app.cli.eval_cmds",
+    "app.cli.models_cmds",
 )

