@@ -16,4 +16,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.attendance_cmds",
     "app.cli.eval_cmds",
     "app.cli.models_cmds",
+    "app.cli.convert_cmds",
 )

@@ -39,11 +39,11 @@ def resolve_model_file(name: str, options: EmbedderOptions, suffixes: Sequence[s
     """The model file backend ``name`` should load.
 
     ``options.model_path`` wins; otherwise the weights manager's cached (downloaded, imported or
-    converted) file for ``name``.
+    converted) file for ``name``, checked against the sha256 recorded when it was installed.
 
     Raises:
-        WeightsError: the explicit file is missing or has the wrong suffix, or nothing is cached (the
-            message says how to fetch or import one).
+        WeightsError: the explicit file is missing or has the wrong suffix, the model is not installed (the
+            message says how to fetch or import it) or its cached file changed.
     """
     if options.model_path is not None:
         path = Path(options.model_path).expanduser()
@@ -59,16 +59,16 @@ def resolve_model_file(name: str, options: EmbedderOptions, suffixes: Sequence[s
 
 
 def _cached_model_file(name: str, options: EmbedderOptions) -> Path:
-    try:
-        from models import weights
-    except ImportError:  # the weights manager is optional for explicit model files
-        weights = None
-    if weights is not None and hasattr(weights, "ensure_model_file"):
-        return weights.ensure_model_file(name, options.cache_dir)
-    raise WeightsError(
-        f"no model file for backend {name!r}: run `python main.py models fetch {name}` or "
-        f"`python main.py models import {name} FILE`"
-    )
+    from models.weights import WeightStore, load_manifest
+
+    if name not in load_manifest():
+        raise WeightsError(
+            f"backend {name!r} has no downloadable model: give an ArcFace-style model file as the engine's "
+            "model_path (`--model FILE`)"
+        )
+    if options.cache_dir is None:
+        raise WeightsError(f"no model cache folder is configured for the {name} backend; set ROLLCALL_CACHE")
+    return WeightStore(Path(options.cache_dir)).path(name)
 
 
 class OnnxEmbedder:
@@ -150,3 +150,41 @@ def create_arcface(options: EmbedderOptions) -> OnnxEmbedder:
     info = BACKENDS["onnx-arcface"].info
     path = resolve_model_file("onnx-arcface", options, (".onnx",))
     return OnnxEmbedder(info, path, arcface_normalise, options.threads)
+
+
+VGGFACE_MEAN_BGR = np.array([93.5940, 104.7624, 129.1863], dtype=np.float32)
+"""VGG-Face's per-channel training means (B, G, R): the network was converted from Caffe and takes BGR."""
+
+
+def vggface_preprocess(crops: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """VGG-Face input: RGB crops → BGR, minus the channel means, NHWC float32 (no scaling)."""
+    return (np.asarray(crops, dtype=np.float32)[..., ::-1] - VGGFACE_MEAN_BGR).astype(np.float32)
+
+
+def create_vggface(options: EmbedderOptions) -> OnnxEmbedder:
+    """Registry factory for ``"vgg-face"``: the ONNX file made by ``python main.py convert vgg-face``."""
+    info = BACKENDS["vgg-face"].info
+    path = resolve_model_file("vgg-face", options, (".onnx",))
+    embedder = OnnxEmbedder(info, path, vggface_preprocess, options.threads)
+    if embedder.info.dim != info.dim:
+        log.warning("%s gives %d-d embeddings, not VGG-Face's %d: is it a converted VGG-Face model?", path, embedder.info.dim, info.dim)
+    return embedder
+
+
+def validate_vggface_import(path: Path) -> str:
+    """Manifest validator for ``models import vgg-face FILE`` with a file other than the published weights.
+
+    Returns:
+        ``"file"`` for an ONNX model with a 224×224×3 input (e.g. made by ``convert vgg-face``), ``"weights"``
+        for a Keras ``.h5`` file (converted; the converter checks its layers).
+
+    Raises:
+        WeightsError: another kind of file, or an ONNX model with another input shape.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        OnnxEmbedder(BACKENDS["vgg-face"].info, path, vggface_preprocess)
+        return "file"
+    if path.suffix.lower() == ".h5":
+        return "weights"
+    raise WeightsError(f"{path} is neither an .onnx model nor Keras .h5 weights; the vgg-face backend takes one of those")

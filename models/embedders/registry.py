@@ -83,6 +83,21 @@ BACKENDS: dict[str, BackendEntry] = {
         ),
         "models.embedders.onnx_generic:create_arcface",
     ),
+    # Threshold: NOT measured here (the weights cannot be downloaded on the development machines): 0.32 is
+    # 1 − 0.68, deepface's published cosine-distance threshold for this same 4096-d fc7 VGG-Face output.
+    # Crop: box_margin (the face box with a margin, as VGG-Face was trained on), best with dlib-68 landmarks.
+    "vgg-face": BackendEntry(
+        EmbedderInfo(
+            name="vgg-face",
+            input_size=(224, 224),
+            dim=4096,
+            alignment="box_margin",
+            metric="cosine",
+            threshold=0.32,
+            description="VGG-Face (Parkhi 2015) fc7, 4096-d, ONNX from deepface's vgg_face_weights.h5",
+        ),
+        "models.embedders.onnx_generic:create_vggface",
+    ),
 }
 
 

@@ -98,3 +98,22 @@ def create(options: EmbedderOptions) -> TFLiteEmbedder:
     """Registry factory for ``"arcface"``."""
     path = resolve_model_file("arcface", options, (".tflite",))
     return TFLiteEmbedder(BACKENDS["arcface"].info, path, options.threads)
+
+
+def validate_import(path: Path) -> str:
+    """Manifest validator for ``models import arcface FILE`` with a file other than the published weights.
+
+    Returns:
+        ``"file"`` for a ``.tflite`` model with a 1×112×112×3 input (used as it is), ``"weights"`` for a Keras
+        ``.h5`` file (converted to TFLite; the converter checks its layers).
+
+    Raises:
+        WeightsError: another kind of file, or a TFLite model with another input shape.
+    """
+    path = Path(path)
+    if path.suffix.lower() == ".tflite":
+        TFLiteEmbedder(BACKENDS["arcface"].info, path)
+        return "file"
+    if path.suffix.lower() == ".h5":
+        return "weights"
+    raise WeightsError(f"{path} is neither a .tflite model nor Keras .h5 weights; the arcface backend takes one of those")
