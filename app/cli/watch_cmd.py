@@ -1,0 +1,88 @@
+"""``watch``: headless live recognition on a camera, video file, stream or image folder, marking attendance."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import TYPE_CHECKING
+
+from app.cli.common import print_json
+
+if TYPE_CHECKING:
+    from app.context import AppContext
+    from db.records import EventRecord
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="recognize faces on a camera/video/stream and mark attendance",
+        description="Recognize faces live and mark each person present once per session (see the cooldown "
+        "setting). Video files are processed as fast as possible. Ctrl-C stops and prints the summary.",
+    )
+    p.add_argument("--source", required=True, metavar="SRC", help="camera index (0), video file, image folder or rtsp:// URL")
+    p.add_argument("--session", metavar="NAME", help="attendance session (default: today's date)")
+    p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
+    p.add_argument("--json", action="store_true", help="print one JSON object per attendance event")
+    p.set_defaults(func=cmd_watch)
+
+
+def event_json(event: EventRecord) -> dict[str, object]:
+    """The stable ``watch --json`` line: name, person_id, time (ISO 8601 with offset), score."""
+    score = None if event.score is None else round(event.score, 4)
+    return {"name": event.person_name, "person_id": event.person_id, "time": event.time.isoformat(), "score": score}
+
+
+def event_line(event: EventRecord) -> str:
+    """A human line for one attendance event, in local time."""
+    local = event.time.astimezone().strftime("%H:%M:%S")
+    score = "" if event.score is None else f" (score {event.score:.3f})"
+    return f"✓ {event.person_name} present at {local}{score} in {event.session_name}"
+
+
+def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.attendance import default_session_name
+    from app.services.live import run_watch
+    from models.errors import InvalidInput, NotFound
+
+    if args.max_frames is not None and args.max_frames <= 0:
+        raise InvalidInput(f"--max-frames {args.max_frames} must be a positive number of frames")
+    if len(ctx.gallery()) == 0:
+        raise NotFound(
+            f"nobody is enrolled for the {ctx.config.engine.backend} backend; enroll people first "
+            "(python main.py enroll --name NAME PHOTO...)"
+        )
+    session = args.session or default_session_name()
+
+    def on_event(event: EventRecord) -> None:
+        print_json(event_json(event)) if args.json else print(event_line(event))
+        sys.stdout.flush()
+
+    stop = threading.Event()
+    with _stop_on_ctrl_c(stop):
+        summary = run_watch(ctx, args.source, session, args.max_frames, on_event, stop.is_set)
+    stages = ", ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms.items())
+    print(
+        f"watched {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} frames/s); "
+        f"{len(summary.events)} marked in session {session!r}; ms per frame: {stages}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+class _stop_on_ctrl_c:
+    """While active, Ctrl-C sets ``stop`` (the loop ends and the summary is printed) instead of aborting."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        self._stop = stop
+        self._previous: object = None
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, lambda *_: self._stop.set())
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]

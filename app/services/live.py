@@ -1,0 +1,275 @@
+"""Live recognition: frames in, tracked and named faces out, attendance marked once per person.
+
+:class:`LiveRecognizer` is what the window's recognition worker and the ``watch`` command both drive, one
+frame at a time: detect (every ``detect_every``-th frame), follow faces with a :class:`Tracker`, embed a
+track only when its schedule says so, match, vote, and mark a person present when their track is first
+named. :func:`run_watch` is the headless loop of ``python main.py watch``.
+
+Why embedding runs in the calling thread: dlib's ResNet holds the GIL while it computes a descriptor
+(measured: a pure-Python thread runs at ~8 % of its speed meanwhile), so a worker thread would not add a
+core; the schedule keeps embeddings rare instead. The second core reads and decodes frames
+(:class:`models.sources.LatestFrameReader`; OpenCV releases the GIL) and, in the window, paints.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.context import AppContext
+from app.services.attendance import AttendanceMarker
+from db.records import EventRecord
+from models.engine import FaceEngine
+from models.errors import SourceError
+from models.matching import Gallery
+from models.progress import ShouldStop, never_stop
+from models.sources import Frame, FrameSource, open_source
+from models.tracking import Track, Tracker, TrackerConfig, TrackState, TrackView
+from models.types import Detection, Landmarks, RGBImage
+
+log = logging.getLogger(__name__)
+
+STAGES = ("detect", "embed", "match", "mark", "total")
+"""Keys of :attr:`LiveUpdate.timings_ms`, in pipeline order."""
+
+
+class LiveEngine(Protocol):
+    """What live recognition needs from a face engine (a :class:`FaceEngine`, or a fake in tests)."""
+
+    def detect(self, image: RGBImage) -> list[Detection]: ...
+
+    def embed(self, image: RGBImage, landmarks: list[Landmarks]) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class LiveConfig:
+    """Settings of live recognition (speed versus reach).
+
+    Attributes:
+        upsample: detector upsampling; 0 finds faces from ~80 px on a 640-px frame and is 4× faster than 1.
+        max_side: frames are downscaled to this longer side for detection (boxes are scaled back).
+        detect_every: run the detector on every n-th frame; in between, tracks keep their boxes (2 halves the
+            dominant cost for a one-frame lag of the boxes at 30 frames/s).
+        flip: also embed the mirrored face chip (2× embedding time, slightly more accurate).
+        max_embeds_per_frame: bound on embeddings per frame, so a crowd cannot stall the picture.
+        tracker: association, embedding schedule and voting (see :class:`TrackerConfig`).
+    """
+
+    upsample: int = 0
+    max_side: int = 640
+    detect_every: int = 2
+    flip: bool = False
+    max_embeds_per_frame: int = 2
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+
+
+@dataclass(frozen=True)
+class LiveUpdate:
+    """The result of one frame.
+
+    Attributes:
+        frame_index, time_s: of the processed frame (source clock).
+        tracks: every face being followed, with its state and name.
+        events: attendance marked on this frame (usually none).
+        timings_ms: milliseconds per stage for this frame (keys in :data:`STAGES`; 0 when a stage did not run).
+    """
+
+    frame_index: int
+    time_s: float
+    tracks: tuple[TrackView, ...]
+    events: tuple[EventRecord, ...]
+    timings_ms: dict[str, float]
+
+
+def live_engine(ctx: AppContext, config: LiveConfig) -> FaceEngine:
+    """A face engine like the context's, with the live detector and embedding settings."""
+    base = ctx.config.engine
+    options = {**base.embed_options, "flip": config.flip}
+    return FaceEngine(replace(base, upsample=config.upsample, max_side=config.max_side, embed_options=options))
+
+
+class LiveRecognizer:
+    """Recognizes and marks the people in a stream of frames (call :meth:`process` from one thread).
+
+    Args:
+        ctx: where the gallery comes from.
+        marker: marks attendance (once per session / per cooldown); ``None`` only shows names.
+        config: see :class:`LiveConfig`.
+        engine: the engine to use; by default one built from ``ctx`` with the live settings.
+        source_label: recorded as the events' source (``"camera"``, ``"video"``, ...).
+    """
+
+    def __init__(
+        self,
+        ctx: AppContext,
+        marker: AttendanceMarker | None,
+        config: LiveConfig | None = None,
+        engine: LiveEngine | None = None,
+        source_label: str = "camera",
+    ) -> None:
+        self.ctx = ctx
+        self.marker = marker
+        self.config = config or LiveConfig()
+        self.engine: LiveEngine = engine if engine is not None else live_engine(ctx, self.config)
+        self.source_label = source_label
+        self._gallery = ctx.gallery()
+        self._tracker = Tracker(self.config.tracker, self._gallery.metric, self._gallery.threshold)
+        self._marked: set[tuple[int, int]] = set()
+        self._frames = 0
+        self._clock_origin: datetime | None = None
+
+    @property
+    def gallery(self) -> Gallery:
+        return self._gallery
+
+    def reload_gallery(self) -> None:
+        """Re-read the enrolled people (after enrolling, removing or changing the threshold).
+
+        Names given so far are re-earned from new votes. Safe to call from another thread: the new gallery
+        replaces the old one in a single assignment.
+        """
+        gallery = self.ctx.gallery()
+        self._gallery = gallery
+        self._tracker.set_threshold(gallery.metric, gallery.threshold)
+        self._tracker.forget_votes()
+
+    def set_clock(self, started_at: datetime) -> None:
+        """Frame ``time_s`` counts seconds from ``started_at`` (aware); events get that time of day."""
+        self._clock_origin = started_at
+
+    def process(self, frame: Frame) -> LiveUpdate:
+        """Detect, track, embed what is due, vote and mark, for one frame."""
+        timings = dict.fromkeys(STAGES, 0.0)
+        t_start = time.perf_counter()
+        if self._frames % max(1, self.config.detect_every) == 0:
+            detections = self.engine.detect(frame.image)
+            self._tracker.update(detections, frame.time_s)
+        else:
+            self._tracker.coast()
+        self._frames += 1
+        timings["detect"] = (time.perf_counter() - t_start) * 1000.0
+        due = self._tracker.due(frame.time_s, self.config.max_embeds_per_frame)
+        newly_known = self._embed_and_vote(frame, due, timings)
+        t_mark = time.perf_counter()
+        events = tuple(e for e in (self._mark(t, frame.time_s) for t in newly_known) if e is not None)
+        timings["mark"] = (time.perf_counter() - t_mark) * 1000.0
+        timings["total"] = (time.perf_counter() - t_start) * 1000.0
+        return LiveUpdate(frame.index, frame.time_s, self._tracker.views(), events, timings)
+
+    def _embed_and_vote(self, frame: Frame, due: list[Track], timings: dict[str, float]) -> list[Track]:
+        if not due:
+            return []
+        t0 = time.perf_counter()
+        vectors = self.engine.embed(frame.image, [t.detection.landmarks for t in due])  # type: ignore[union-attr]
+        t1 = time.perf_counter()
+        matches = self._gallery.search(vectors)
+        known = []
+        for track, match in zip(due, matches):
+            decision = self._tracker.add_vote(track, match, frame.time_s)
+            if decision.state is TrackState.KNOWN:
+                known.append(track)
+        timings["embed"] = (t1 - t0) * 1000.0
+        timings["match"] = (time.perf_counter() - t1) * 1000.0
+        return known
+
+    def _mark(self, track: Track, time_s: float) -> EventRecord | None:
+        pid = track.decision.person_id
+        if self.marker is None or pid is None or (track.id, pid) in self._marked:
+            return None
+        self._marked.add((track.id, pid))
+        origin = self._clock_origin or datetime.now(timezone.utc) - timedelta(seconds=time_s)
+        self._clock_origin = origin
+        when = origin + timedelta(seconds=time_s)
+        return self.marker.mark(pid, when, self.source_label, track.decision.score, self._gallery_backend())
+
+    def _gallery_backend(self) -> str:
+        return self.ctx.config.engine.backend
+
+
+@dataclass(frozen=True)
+class WatchSummary:
+    """What a headless watch did.
+
+    Attributes:
+        frames: frames processed. seconds: wall time. fps: frames / seconds.
+        stage_ms: mean milliseconds per frame and stage (keys in :data:`STAGES`, plus ``"read"``).
+        events: attendance marked, in order.
+        named_latency_s: for each track that got a name, seconds (source clock) from first detection to name.
+    """
+
+    frames: int
+    seconds: float
+    fps: float
+    stage_ms: dict[str, float]
+    events: tuple[EventRecord, ...]
+    named_latency_s: tuple[float, ...] = ()
+
+
+def run_watch(
+    ctx: AppContext,
+    source_spec: str,
+    session_name: str,
+    max_frames: int | None = None,
+    on_event: Callable[[EventRecord], None] | None = None,
+    should_stop: ShouldStop = never_stop,
+    config: LiveConfig | None = None,
+) -> WatchSummary:
+    """Recognize and mark attendance on a source until it ends, ``max_frames`` or ``should_stop()``.
+
+    Files are processed as fast as possible (not paced).
+
+    Raises:
+        SourceError: the source cannot be opened (a live source that drops ends the watch, logged).
+        StorageError: the session or events cannot be written.
+    """
+    session = ctx.repo.get_or_create_session(session_name)
+    marker = AttendanceMarker(ctx.repo, session, ctx.config.cooldown_s)
+    with open_source(source_spec) as source:
+        label = "camera" if source.is_live else "video"
+        recognizer = LiveRecognizer(ctx, marker, config, source_label=label)
+        recognizer.set_clock(source.started_at)
+        return _watch_loop(recognizer, source, max_frames, on_event or (lambda e: None), should_stop)
+
+
+def _watch_loop(
+    recognizer: LiveRecognizer,
+    source: FrameSource,
+    max_frames: int | None,
+    on_event: Callable[[EventRecord], None],
+    should_stop: ShouldStop,
+) -> WatchSummary:
+    totals = dict.fromkeys((*STAGES, "read"), 0.0)
+    events: list[EventRecord] = []
+    latency: dict[int, float] = {}
+    frames = 0
+    start = time.perf_counter()
+    while (max_frames is None or frames < max_frames) and not should_stop():
+        t_read = time.perf_counter()
+        try:
+            frame = source.read()
+        except SourceError as exc:
+            log.warning("watch stopped: %s", exc)
+            break
+        totals["read"] += (time.perf_counter() - t_read) * 1000.0
+        if frame is None:
+            break
+        update = recognizer.process(frame)
+        frames += 1
+        for key, ms in update.timings_ms.items():
+            totals[key] += ms
+        for view in update.tracks:
+            if view.named_at_s is not None:
+                latency.setdefault(view.track_id, view.named_at_s - view.first_seen_s)
+        for event in update.events:
+            events.append(event)
+            on_event(event)
+    seconds = time.perf_counter() - start
+    stage_ms = {k: v / frames for k, v in totals.items()} if frames else totals
+    fps = frames / seconds if seconds > 0 else 0.0
+    return WatchSummary(frames, seconds, fps, stage_ms, tuple(events), tuple(latency.values()))
