@@ -55,12 +55,14 @@ class FakeCamera:
         self._frames = frames
         self._hold = hold
         self._index = 0
-        self._t0 = time.monotonic()
+        self._t0: float | None = None
         self.closed = False
 
     def read(self) -> Frame | None:
         if self.closed or (self._frames is not None and self._index >= self._frames):
             return None
+        if self._t0 is None:  # the clock starts with the first picture, like a camera switched on
+            self._t0 = time.monotonic()
         due = self._t0 + self._index / self.fps
         time.sleep(max(0.0, due - time.monotonic()))
         image = self._images[(self._index // self._hold) % len(self._images)]

@@ -1,0 +1,85 @@
+"""The live view on a fake camera showing real faces: names shown, marked once, Unknown stays Unknown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from app.ui.video_view import COLOURS, track_label
+from tests.ui.conftest import FAKE, FakeCamera, camera_frame
+from tests.ui.helpers import count_colour, enroll
+
+JERRY_VAL = "httpafilesbiographycomimageuploadcfillcssrgbdprgfacehqwMTIwNjANjMMDINzIxNjcjpg.jpg"
+
+
+def _jerry_enrolled(window, celebs: Path) -> int:
+    person = enroll(window.ctx, "Jerry Seinfeld", sorted((celebs / "train" / "jerry_seinfeld").glob("*.jpg"))[:4])
+    window.live.refresh_people()
+    return person.id
+
+
+def _start(qtbot, window, name: str) -> list:
+    """Start the live view on fake camera ``name``; returns a list collecting every update shown."""
+    seen: list = []
+    window.live.source_edit.setText(FAKE + name)
+    qtbot.mouseClick(window.live.start_button, Qt.MouseButton.LeftButton)
+    window.live.loop.result.connect(lambda frame, update: seen.append(update))
+    return seen
+
+
+def test_live_view_names_an_enrolled_person_and_marks_them_once(qtbot, window, celebs: Path, cameras) -> None:
+    person_id = _jerry_enrolled(window, celebs)
+    jerry = camera_frame(celebs / "val" / "jerry_seinfeld" / JERRY_VAL)
+    blank = np.full_like(jerry, 90)
+    # Jerry stays 1.5 s, leaves for 1 s, comes back: a new track, but he is marked only once this session.
+    cameras["door"] = FakeCamera([jerry, blank], fps=30, frames=45 + 30 + 45, hold=45)
+    seen = _start(qtbot, window, "door")
+
+    def named() -> bool:
+        return any(t.state == "known" and t.name == "Jerry Seinfeld" for t in window.live.video.tracks)
+
+    qtbot.waitUntil(named, timeout=20_000)
+    label = [track_label(t) for t in window.live.video.tracks][0]
+    assert label.startswith("Jerry Seinfeld")
+    assert count_colour(window.live.video, COLOURS["known"], 10) > 200, "a green box is painted around the face"
+    qtbot.waitUntil(lambda: not window.live.running, timeout=30_000)
+
+    assert window.live.banner.isVisible() and "ended" in window.live.banner.text.text()
+    assert len({u.tracks[0].track_id for u in seen if u.tracks}) >= 2, "he was seen twice, as two tracks"
+    assert window.live.marked_list.count() == 1
+    assert window.live.marked_list.item(0).text().startswith("✓ Jerry Seinfeld ")
+    events = window.ctx.repo.list_events(person_id=person_id)
+    assert len(events) == 1 and events[0].source == "camera"
+    assert window.chime.played == 1
+
+
+def test_unknown_face_stays_unknown(qtbot, window, celebs: Path, cameras) -> None:
+    _jerry_enrolled(window, celebs)
+    madonna = camera_frame(next(iter(sorted((celebs / "val" / "madonna").glob("*.jpg")))))
+    cameras["stranger"] = FakeCamera([madonna], fps=30, frames=75)
+    seen = _start(qtbot, window, "stranger")
+
+    qtbot.waitUntil(lambda: any(t.state == "unknown" for t in window.live.video.tracks), timeout=20_000)
+    assert track_label(window.live.video.tracks[0]) == "Unknown"
+    assert count_colour(window.live.video, COLOURS["unknown"], 10) > 200, "Unknown is drawn in its own colour"
+    qtbot.waitUntil(lambda: not window.live.running, timeout=20_000)
+
+    states = {t.state for u in seen for t in u.tracks}
+    assert "known" not in states
+    assert window.live.marked_list.count() == 0
+    assert window.ctx.repo.list_events() == []
+
+
+def test_source_that_fails_to_open_shows_the_message(qtbot, window, tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-clip.mp4"
+    window.live.source_edit.setText(str(missing))
+    qtbot.mouseClick(window.live.start_button, Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: window.live.banner.isVisible(), timeout=10_000)
+    assert "no such file" in window.live.banner.text.text()
+    assert str(missing) in window.live.banner.text.text()
+    qtbot.waitUntil(lambda: not window.live.running, timeout=5_000)
+    assert window.live.start_button.text() == "Start"
+    assert window.isVisible()
