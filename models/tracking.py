@@ -68,7 +68,7 @@ class TrackerConfig:
 
     iou_threshold: float = 0.3
     max_missed: int = 8
-    embed_after_s: tuple[float, ...] = (0.0, 0.1, 0.25, 0.5)
+    embed_after_s: tuple[float, ...] = (0.0, 0.05, 0.2, 0.45)
     embed_every_s: float = 0.5
     settled_every_s: float = 2.0
     votes: VoteConfig = field(default_factory=VoteConfig)
