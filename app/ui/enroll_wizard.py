@@ -217,8 +217,6 @@ class FacesPage(QWizardPage):
             state = TrackState.KNOWN if step.good else TrackState.UNSURE
             tracks.append(TrackView(0, step.box, state, "OK" if step.good else "", None, None, 0.0, None))
         self.preview.show_frame(qimage_from_rgb(frame.image) if frame is not None else None, tracks)
-        if frame is not None:
-            self.camera.painted()
         self.guidance.setText(step.guidance)
         if step.captured is not None:
             self.candidates.append(step.captured)

@@ -12,8 +12,9 @@ import logging
 import threading
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
+from app.ui.worker import join_thread
 from models import sources
 from models.errors import SourceError
 from models.sources import Frame, FrameSource, LatestFrameReader, ReaderState
@@ -26,13 +27,40 @@ Setup = Callable[[FrameSource], tuple[Handler, Any]]
 """Called once on the worker thread with the open source; returns the handler and plain data for the UI (sent with ``opened``)."""
 
 
+class TeeSource:
+    """A source that also keeps the newest frame it read, for the display to pick up at its own pace.
+
+    The window paints every decoded frame this way, even those recognition skips (it always takes the newest).
+    """
+
+    def __init__(self, source: FrameSource) -> None:
+        self.source = source
+        self.label, self.fps, self.is_live, self.started_at = source.label, source.fps, source.is_live, source.started_at
+        self.latest: Frame | None = None
+
+    def read(self) -> Frame | None:
+        frame = self.source.read()
+        if frame is not None:
+            self.latest = frame  # a single assignment: the UI thread reads it without a lock
+        return frame
+
+    def close(self) -> None:
+        self.source.close()
+
+    def __enter__(self) -> "TeeSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 class FrameLoop(QObject):
     """Runs ``setup()`` then, per frame, ``handler(frame)`` off the UI thread; create with :func:`start_loop`.
 
     Signals (delivered on the UI thread):
         opened(label, info) — the source is open and ``setup`` returned ``(handler, info)``;
-        result(frame, handler_result) — one processed frame (frames arriving while the UI is still painting
-            the previous one are processed but not re-sent as pictures: ``frame`` is then ``None``);
+        result(frame, handler_result) — one processed frame (the newest frame read is also available,
+            processed or not, from :meth:`latest_frame`);
         ended(text) — a file or folder has no more frames; lost(text) — a camera or stream stopped;
         failed(exception) — the source could not be opened or the handler raised; stopped() — always last.
     """
@@ -50,13 +78,14 @@ class FrameLoop(QObject):
         self._setup = setup
         self._realtime = realtime
         self._stop = threading.Event()
-        self._painting = threading.Event()
         self._reader: LatestFrameReader | None = None
+        self._tee: TeeSource | None = None
         self.thread: QThread | None = None
 
-    def painted(self) -> None:
-        """The UI finished painting the last frame it got; the next one may be sent."""
-        self._painting.clear()
+    def latest_frame(self) -> Frame | None:
+        """The newest frame read from the source (processed or not), for the display; ``None`` before the first."""
+        tee = self._tee
+        return tee.latest if tee is not None else None
 
     def stop(self, timeout_ms: int = 3000) -> bool:
         """Stop reading and wait for both threads; ``True`` when they ended within ``timeout_ms``."""
@@ -64,10 +93,7 @@ class FrameLoop(QObject):
         reader = self._reader
         if reader is not None:
             reader.close(timeout_ms / 1000.0)
-        try:
-            if self.thread is None or self.thread.wait(timeout_ms):
-                return True
-        except RuntimeError:  # the thread already finished and Qt deleted it
+        if self.thread is None or join_thread(self.thread, timeout_ms):
             return True
         log.warning("the frame loop on %s did not stop within %d ms", self.spec, timeout_ms)
         return False
@@ -97,7 +123,8 @@ class FrameLoop(QObject):
         if self._stop.is_set():
             source.close()
             return None
-        self._reader = LatestFrameReader(source, realtime=self._realtime)
+        self._tee = TeeSource(source)
+        self._reader = LatestFrameReader(self._tee, realtime=self._realtime)
         self.opened.emit(source.label, info)
         return handler
 
@@ -116,12 +143,7 @@ class FrameLoop(QObject):
                 if reader.state is ReaderState.CLOSED:
                     return
                 continue
-            out = handler(frame)
-            if self._painting.is_set():
-                self.result.emit(None, out)
-            else:
-                self._painting.set()
-                self.result.emit(frame, out)
+            self.result.emit(frame, handler(frame))
 
 
 class LoopThread(QThread):
@@ -146,7 +168,7 @@ def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True) 
     loop.thread = thread
     loop.moveToThread(thread)
     thread.started.connect(loop.run)
-    loop.stopped.connect(thread.quit)
+    loop.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit even while the UI thread waits
     thread.finished.connect(thread.deleteLater)
     thread.start()
     return loop

@@ -30,8 +30,11 @@ def attach_log_file(data_dir: Path) -> logging.Handler | None:
     handler.setLevel(logging.INFO)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"))
     root = logging.getLogger()
+    for existing in root.handlers:  # the console keeps the level it had (the log file wants more)
+        if existing.level == logging.NOTSET:
+            existing.setLevel(root.getEffectiveLevel())
     root.addHandler(handler)
-    if root.level > logging.INFO or root.level == logging.NOTSET:
+    if root.getEffectiveLevel() > logging.INFO:
         root.setLevel(logging.INFO)
     return handler
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -26,16 +26,19 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.services.attendance import AttendanceMarker, default_session_name
 from app.services.live import LiveConfig, LiveRecognizer, LiveUpdate
-from app.ui.frameloop import FrameLoop, start_loop
+from app.ui.frameloop import FrameLoop, LoopThread, start_loop
 from app.ui.images import qimage_from_rgb
 from app.ui.messages import plain_message
 from app.ui.sound import Chime
 from app.ui.video_view import VideoView
+from app.ui.worker import join_thread
 from db.records import EventRecord, SessionRecord
 from models.sources import Frame, FrameSource
 
 log = logging.getLogger(__name__)
 
+DISPLAY_INTERVAL_MS = 10
+"""How often the view looks for a newer frame (it paints each frame once, at most at the source's rate)."""
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)"
 
 
@@ -107,6 +110,11 @@ class LivePage(QWidget):
         self.recognizer: LiveRecognizer | None = None
         self.session: SessionRecord | None = None
         self.last_update: LiveUpdate | None = None
+        self._tracks: tuple = ()
+        self._shown_index = -1
+        self.display = QTimer(self)
+        self.display.setInterval(DISPLAY_INTERVAL_MS)
+        self.display.timeout.connect(self._paint_newest)
         self._build()
         self.source_edit.setText(ctx.config.settings.source)
         self.refresh_people()
@@ -242,14 +250,22 @@ class LivePage(QWidget):
         self.loop.lost.connect(self._on_lost)
         self.loop.failed.connect(self._on_failed)
         self.loop.stopped.connect(self._on_stopped)
+        self._tracks, self._shown_index = (), -1
+        self.display.start()
         self.start_button.setText("Stop")
         self.running_changed.emit(True)
 
-    def stop(self) -> None:
-        """Stop the source and the recognition thread (waits for them); marks already made stay."""
+    def stop(self, wait_ms: int = 1000) -> None:
+        """Stop the source and the recognition thread; marks already made stay.
+
+        Args:
+            wait_ms: how long to wait for the thread (a source still opening, or models still loading, finish
+                on their own afterwards; :meth:`shutdown` waits longer).
+        """
         loop, self.loop = self.loop, None
+        self.display.stop()
         if loop is not None:
-            loop.stop()
+            loop.stop(wait_ms)
         self.recognizer = None
         self.start_button.setText("Start")
         self.status.setText("Stopped")
@@ -285,12 +301,21 @@ class LivePage(QWidget):
         if not self._current():
             return
         self.last_update = update
-        image = qimage_from_rgb(frame.image) if frame is not None else None
-        self.video.show_frame(image, update.tracks)
-        if frame is not None:
-            self.loop.painted()
+        self._tracks = update.tracks
         for event in update.events:
             self._add_marked(event, announce=True)
+
+    def _paint_newest(self, loop: FrameLoop | None = None) -> None:
+        """Paint the newest frame read (once) with the latest recognised faces on it."""
+        loop = loop if isinstance(loop, FrameLoop) else self.loop
+        frame = loop.latest_frame() if loop is not None else None
+        if frame is None:
+            return
+        if frame.index != self._shown_index:
+            self._shown_index = frame.index
+            self.video.show_frame(qimage_from_rgb(frame.image), self._tracks)
+        elif self.video.tracks != self._tracks:
+            self.video.show_frame(None, self._tracks)
 
     def _add_marked(self, event: EventRecord, announce: bool = False) -> None:
         item = QListWidgetItem(marked_text(event))
@@ -323,7 +348,9 @@ class LivePage(QWidget):
             return
         loop, self.loop = self.loop, None
         if loop is not None:
+            self._paint_newest(loop)
             loop.stop()
+        self.display.stop()
         self.recognizer = None
         self.start_button.setText("Start")
         self.running_changed.emit(False)
@@ -342,5 +369,8 @@ class LivePage(QWidget):
             self.start(path)
 
     def shutdown(self) -> None:
-        """Stop every thread of this page (the window is closing)."""
-        self.stop()
+        """Stop every thread of this page and wait for them (the window is closing)."""
+        self.stop(wait_ms=15_000)
+        for thread in self.findChildren(LoopThread):
+            if not join_thread(thread, 15_000):
+                log.warning("a live thread did not stop in time")

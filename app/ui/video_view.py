@@ -67,7 +67,9 @@ class VideoView(QWidget):
         self._image: QImage | None = None
         self._tracks: tuple[TrackView, ...] = ()
         self.meter = FpsMeter()
-        self.frames_shown = 0
+        self.frames_shown = 0  # frames handed to the view
+        self.frames_painted = 0  # distinct frames actually painted on screen
+        self._painted_image: QImage | None = None
         self.placeholder = "Press Start to begin"
 
     def show_frame(self, image: QImage | None, tracks: Sequence[TrackView]) -> None:
@@ -104,6 +106,9 @@ class VideoView(QWidget):
         target = QRectF((self.width() - iw * scale) / 2, (self.height() - ih * scale) / 2, iw * scale, ih * scale)
         p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, scale < 1.0)
         p.drawImage(target, self._image)
+        if self._image is not self._painted_image:
+            self._painted_image = self._image
+            self.frames_painted += 1
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         for track in self._tracks:
             self._draw_track(p, track, target.x(), target.y(), scale)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class Job(QObject):
 
     def wait(self, timeout_ms: int = 5000) -> bool:
         """Block until the thread ended (``True``) or ``timeout_ms`` passed."""
-        return self.thread is None or self.thread.wait(timeout_ms)
+        return self.thread is None or join_thread(self.thread, timeout_ms)
 
     @Slot()
     def run(self) -> None:
@@ -64,6 +65,23 @@ class Job(QObject):
 
     def _report(self, done: int, total: int, text: str) -> None:
         self.progress.emit(int(done), int(total), str(text))
+
+
+def join_thread(thread: QThread, timeout_ms: int) -> bool:
+    """Wait for ``thread`` to finish, sleeping in Python so the thread can take the GIL meanwhile.
+
+    Returns:
+        ``True`` when it finished (or Qt already deleted it), ``False`` after ``timeout_ms``.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000.0
+    try:
+        while thread.isRunning():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.005)
+        return thread.wait(100)
+    except RuntimeError:  # the QThread was already deleted: it finished
+        return True
 
 
 class JobThread(QThread):
@@ -89,7 +107,7 @@ def start_job(parent: QObject, fn: Callable[..., Any], *args: Any, with_callback
     job.thread = thread
     job.moveToThread(thread)
     thread.started.connect(job.run)
-    job.stopped.connect(thread.quit)
+    job.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit even while the UI thread waits
     thread.finished.connect(thread.deleteLater)
     thread.start()
     return job
@@ -101,5 +119,5 @@ def stop_jobs(root: QObject, timeout_ms: int = 5000) -> None:
     for t in threads:
         t.job.cancel()
     for t in threads:
-        if not t.wait(timeout_ms):
+        if not join_thread(t, timeout_ms):
             log.warning("a background job did not stop within %d ms", timeout_ms)
