@@ -17,9 +17,16 @@ from app.cli import COMMAND_MODULES
 log = logging.getLogger("rollcall")
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr and exit code 1."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(1, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (global options + every sub-command)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python main.py",
         description="Rollcall: face-recognition attendance. Without a command, opens the window.",
     )
@@ -30,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threshold", type=float, metavar="X", help="match threshold in the backend's metric")
     parser.add_argument("--source", metavar="SRC", help="window: start the live view on this camera index, file or URL")
     parser.add_argument("-v", "--verbose", action="store_true", help="log diagnostics to stderr")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser

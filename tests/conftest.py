@@ -23,6 +23,11 @@ def need_shared(*parts: str) -> Path:
     return path
 
 
+def test_cache_dir() -> Path:
+    """``ROLLCALL_CACHE`` if set, else ``~/.cache/rollcall-tests/models`` (downloaded test weights)."""
+    return Path(os.environ.get("ROLLCALL_CACHE") or Path.home() / ".cache" / "rollcall-tests" / "models")
+
+
 @pytest.fixture
 def shared() -> Path:
     return need_shared()
@@ -30,7 +35,7 @@ def shared() -> Path:
 
 @pytest.fixture(autouse=True)
 def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own data folder; the model cache stays shared so downloads happen once."""
+    """Every test gets its own data folder; the model cache is shared (outside the checkout, so a fresh CI
+    clone on the same machine reuses it) and downloads happen once."""
     monkeypatch.setenv("ROLLCALL_DATA", str(tmp_path / "data"))
-    cache = os.environ.get("ROLLCALL_CACHE") or str(REPO / ".cache" / "models")
-    monkeypatch.setenv("ROLLCALL_CACHE", cache)
+    monkeypatch.setenv("ROLLCALL_CACHE", str(test_cache_dir()))
