@@ -16,6 +16,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.attendance_cmds",
     "app.cli.eval_cmds",
     "app.cli.models_cmds",
+    "app.cli.backend_cmds",
     "app.cli.convert_cmds",
     "app.cli.watch_cmd",
 )

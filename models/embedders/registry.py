@@ -55,6 +55,20 @@ BACKENDS: dict[str, BackendEntry] = {
         ),
         "models.embedders.dlib_resnet:create",
     ),
+    # Threshold: L2 distance between L2-normalised embeddings (mirror-averaged); PROVISIONAL until the lfw-dev
+    # run finishes (a 400-pair subset of `eval` chose 1.14 at 99.25 %).
+    "facenet": BackendEntry(
+        EmbedderInfo(
+            name="facenet",
+            input_size=(160, 160),
+            dim=128,
+            alignment="box_margin",
+            metric="l2",
+            threshold=1.1,
+            description="FaceNet Inception-ResNet-v1, 128-d, ONNX (weights: `models fetch facenet`, MIT)",
+        ),
+        "models.embedders.facenet:create",
+    ),
     # Threshold: cosine similarity, measured on lfw-dev with the shared MobileFaceNet-128 TFLite through the
     # app's pipeline: `python main.py --backend arcface eval --pairs ../shared/data/lfw-dev/pairs.txt --images
     # ../shared/data/lfw-dev/images` (HOG + dlib-68 → five points → arcface alignment, centre-box fallback for

@@ -1,0 +1,263 @@
+"""Switching embedding backends without losing anyone, and calibrating a backend's threshold.
+
+Every backend keeps its own embeddings and centroids (the repository stores them per backend name), so
+vectors of different backends are never compared. Rollcall stores a canonical crop with landmarks for every
+enrolled sample; :func:`reembed` embeds those crops with another backend, so nobody is photographed again.
+
+:func:`calibrate` proposes a threshold from the user's own enrolled people: genuine scores (each sample
+against its own person's centroid, leaving the sample out) and impostor scores (each sample against every
+other person's centroid), and the threshold at a chosen false-accept rate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+from numpy.typing import NDArray
+
+from app.context import AppContext
+from db.records import SampleRecord
+from models.embedders.base import l2_normalise
+from models.engine import FaceEngine
+from models.errors import InvalidInput, RollcallError
+from models.imageio import decode_image
+from models.matching import similarity_to_score
+from models.progress import Progress, ShouldStop, never_stop, no_progress
+from models.types import Landmarks
+
+log = logging.getLogger(__name__)
+
+BATCH = 32
+
+
+@dataclass(frozen=True)
+class ReembedResult:
+    """What :func:`reembed` did for ``backend``.
+
+    Attributes:
+        embedded: samples embedded now. remaining: samples still without an embedding for the backend
+            (non-zero after a cancel or failures; running again resumes). cancelled: stopped by the user.
+        failed: ``(sample_id, reason)`` of crops that could not be embedded (damaged image, ...).
+    """
+
+    backend: str
+    embedded: int
+    remaining: int
+    cancelled: bool
+    failed: tuple[tuple[int, str], ...] = ()
+
+
+def engine_for(ctx: AppContext, backend: str | None) -> FaceEngine:
+    """The context's engine, or one for another ``backend`` with the same detector settings."""
+    if backend is None or backend == ctx.engine.info.name:
+        return ctx.engine
+    return FaceEngine(replace(ctx.config.engine, backend=backend, threshold=None))
+
+
+def pending_count(ctx: AppContext, backend: str) -> int:
+    """How many stored samples have no embedding for ``backend``."""
+    total = sum(p.sample_count for p in ctx.repo.list_people())
+    return max(0, total - ctx.repo.embedding_count(backend))
+
+
+def reembed(
+    ctx: AppContext, backend: str | None = None, progress: Progress = no_progress, should_stop: ShouldStop = never_stop
+) -> ReembedResult:
+    """Embed every stored sample that lacks an embedding for ``backend`` (default: the current one).
+
+    Resumable: each batch is stored (and the centroids updated) before the next is read, so a cancelled or
+    crashed run loses at most one batch, and running again continues with the samples still missing.
+
+    Raises:
+        BackendUnavailable, WeightsError: the backend cannot be loaded (e.g. weights not fetched).
+    """
+    engine = engine_for(ctx, backend)
+    name = engine.info.name
+    total = pending_count(ctx, name)
+    done, failed, cancelled = 0, [], False
+    progress(0, total, f"embedding faces for {name}")
+    for records in ctx.repo.samples_missing_embedding(name, BATCH):
+        if should_stop():
+            cancelled = True
+            break
+        ids, vectors, problems = embed_records(engine, records)
+        failed.extend(problems)
+        if ids:
+            ctx.repo.store_embeddings(name, dict(zip(ids, vectors)))
+        done += len(ids)
+        progress(min(done + len(failed), total), total, f"embedding faces for {name}")
+    remaining = pending_count(ctx, name)
+    log.info("re-embedded %d samples for %s (%d failed, %d remaining)", done, name, len(failed), remaining)
+    return ReembedResult(name, done, remaining, cancelled, tuple(failed))
+
+
+def ensure_embeddings(
+    ctx: AppContext, progress: Progress = no_progress, should_stop: ShouldStop = never_stop
+) -> ReembedResult | None:
+    """Before recognising with the current backend: embed the samples it has no vectors for yet.
+
+    Returns:
+        ``None`` when nothing was missing, else what :func:`reembed` did.
+    """
+    name = ctx.engine.info.name
+    missing = pending_count(ctx, name)
+    if missing == 0:
+        return None
+    log.info("%d stored face(s) have no %s embedding yet; embedding them now", missing, name)
+    return reembed(ctx, name, progress, should_stop)
+
+
+def embed_records(
+    engine: FaceEngine, records: list[SampleRecord]
+) -> tuple[list[int], NDArray[np.float32], list[tuple[int, str]]]:
+    """Embed stored samples with ``engine``.
+
+    Returns:
+        ``(ids, vectors (len(ids), D), failures)``; a sample whose crop cannot be decoded or embedded is left
+        out of ``ids`` and listed in ``failures`` as ``(sample_id, reason)``.
+    """
+    ids, vectors, failed = [], [], []
+    for rec in records:
+        try:
+            crop = decode_image(rec.image, f"stored face sample {rec.id}")
+            marks = Landmarks(tuple((float(x), float(y)) for x, y in rec.landmarks), rec.landmark_scheme)
+            vectors.append(engine.embed_stored([crop], [marks])[0])
+            ids.append(rec.id)
+        except (RollcallError, ValueError) as exc:
+            log.warning("cannot embed sample %d: %s", rec.id, exc)
+            failed.append((rec.id, str(exc)))
+    matrix = np.stack(vectors) if vectors else np.zeros((0, engine.info.dim), np.float32)
+    return ids, matrix, failed
+
+
+# ---- calibration ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A proposed threshold and what it would change (scores and thresholds in ``metric``).
+
+    ``tar_*``: share of genuine comparisons accepted; ``far_*``: share of impostor comparisons accepted, at
+    the current and at the proposed threshold. ``min_far`` is the smallest false-accept rate the impostor
+    comparisons can measure (1 / their number): a target below it is met only on the data at hand.
+    """
+
+    backend: str
+    metric: str
+    far_target: float
+    current: float
+    proposed: float
+    tar_current: float
+    far_current: float
+    tar_proposed: float
+    far_proposed: float
+    genuine: int
+    impostor: int
+    people: int
+    samples: int
+    min_far: float
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def calibrate(ctx: AppContext, far: float = 0.001, progress: Progress = no_progress) -> Calibration:
+    """Propose the current backend's threshold from the enrolled people at false-accept rate ``far``.
+
+    Raises:
+        InvalidInput: ``far`` outside (0, 1), or fewer than two people / no person with two samples.
+    """
+    if not 0.0 < far < 1.0:
+        raise InvalidInput(f"--far {far} is out of range; use a rate between 0 and 1, e.g. 0.001")
+    engine = ctx.engine
+    by_person = _person_vectors(ctx, engine, progress)
+    genuine, impostor = score_sets(by_person, engine.info.metric)
+    if len(by_person) < 2 or len(genuine) == 0:
+        raise InvalidInput(
+            "calibration needs at least two enrolled people and someone with two or more photos; enroll more first"
+        )
+    metric, current = engine.info.metric, engine.threshold
+    proposed = threshold_at_far(genuine, impostor, far, metric)
+    tar_c, far_c = rates(genuine, impostor, current, metric)
+    tar_p, far_p = rates(genuine, impostor, proposed, metric)
+    return Calibration(
+        engine.info.name, metric, far, current, proposed, tar_c, far_c, tar_p, far_p, len(genuine), len(impostor),
+        len(by_person), sum(len(v) for v in by_person.values()), 1.0 / len(impostor),
+    )
+
+
+def apply_calibration(ctx: AppContext, calibration: Calibration) -> None:
+    """Save the proposed threshold as the backend's setting and use it from now on.
+
+    Raises:
+        StorageError: the settings cannot be written.
+    """
+    settings = replace(ctx.config.settings, thresholds={**ctx.config.settings.thresholds})
+    settings.thresholds[calibration.backend] = round(float(calibration.proposed), 4)
+    settings.save(ctx.config.data_dir)
+    ctx.config = replace(ctx.config, settings=settings)
+    if ctx.config.engine.backend == calibration.backend:
+        ctx.set_engine_config(replace(ctx.config.engine, threshold=settings.thresholds[calibration.backend]))
+
+
+def _person_vectors(ctx: AppContext, engine: FaceEngine, progress: Progress) -> dict[int, NDArray[np.float32]]:
+    """Unit embeddings of every stored sample, by person (the stored crops embedded with ``engine``)."""
+    people = [p for p in ctx.repo.list_people() if p.sample_count > 0]
+    out: dict[int, NDArray[np.float32]] = {}
+    for i, person in enumerate(people):
+        progress(i, len(people), f"embedding {person.name}")
+        _, vectors, _ = embed_records(engine, ctx.repo.list_samples(person.id))
+        if len(vectors):
+            out[person.id] = l2_normalise(vectors)
+    progress(len(people), len(people), "scores")
+    return out
+
+
+def score_sets(by_person: dict[int, NDArray[np.float32]], metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Genuine and impostor scores in ``metric``.
+
+    Genuine: each sample of a person with at least two samples against the centroid of their *other* samples.
+    Impostor: each sample against the centroid of every other person (all of that person's samples).
+    """
+    ids = sorted(by_person)
+    sums = {pid: by_person[pid].sum(axis=0) for pid in ids}
+    centroids = l2_normalise(np.stack([sums[pid] for pid in ids])) if ids else np.zeros((0, 0), np.float32)
+    genuine: list[float] = []
+    impostor: list[float] = []
+    for row, pid in enumerate(ids):
+        vecs = by_person[pid]
+        if len(vecs) >= 2:
+            others = l2_normalise(sums[pid][None, :] - vecs)
+            genuine.extend(np.sum(others * vecs, axis=1).tolist())
+        sims = vecs @ centroids.T
+        impostor.extend(np.delete(sims, row, axis=1).ravel().tolist())
+    to_metric = lambda cos: np.asarray(similarity_to_score(np.asarray(cos, np.float32), metric), np.float64)  # noqa: E731
+    return to_metric(genuine), to_metric(impostor)
+
+
+def threshold_at_far(genuine: NDArray[np.float64], impostor: NDArray[np.float64], far: float, metric: str) -> float:
+    """The most accepting threshold whose false-accept rate on ``impostor`` is at most ``far``.
+
+    It lies halfway between the first impostor score it must reject and the nearest score (genuine or
+    impostor) on the accepting side, so it never sits on a measured score.
+    """
+    sign = 1.0 if metric == "l2" else -1.0  # work with "lower is closer"
+    imp = np.sort(sign * impostor)
+    allowed = int(np.floor(far * len(imp) + 1e-9))
+    if allowed >= len(imp):
+        return float(sign * (imp[-1] + 1e-3))
+    reject = imp[allowed]
+    everything = np.concatenate([sign * genuine, imp])
+    below = everything[everything < reject]
+    accept_edge = below.max() if len(below) else reject - 0.02
+    return float(sign * (accept_edge + reject) / 2.0)
+
+
+def rates(genuine: NDArray[np.float64], impostor: NDArray[np.float64], threshold: float, metric: str) -> tuple[float, float]:
+    """``(TAR, FAR)``: shares of genuine and impostor scores accepted at ``threshold``."""
+    accept = (lambda s: s <= threshold) if metric == "l2" else (lambda s: s >= threshold)
+    tar = float(np.mean(accept(genuine))) if len(genuine) else 0.0
+    far = float(np.mean(accept(impostor))) if len(impostor) else 0.0
+    return tar, far
