@@ -42,7 +42,7 @@ class Probe:
         self.stage_ms: dict[str, list[float]] = {}
         self._last_painted = 0
 
-    def on_result(self, frame, update) -> None:  # noqa: ANN001
+    def on_result(self, loop, frame, update) -> None:  # noqa: ANN001
         now = time.perf_counter()
         for key, ms in update.timings_ms.items():
             self.stage_ms.setdefault(key, []).append(ms)

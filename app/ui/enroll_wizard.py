@@ -146,7 +146,7 @@ class FacesPage(QWizardPage):
         self.job = start_job(self, analyze_paths, self.ctx.engine, files)
         self.job.progress.connect(self._on_progress)
         self.job.finished.connect(self._on_analyzed)
-        self.job.failed.connect(lambda exc: show_error(self, "Checking the photos failed", exc))
+        self.job.failed.connect(self._on_failed)
         self.job.stopped.connect(self._on_job_stopped)
 
     def cancel(self) -> None:
@@ -158,6 +158,9 @@ class FacesPage(QWizardPage):
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(done)
         self.progress.setFormat(f"{done} of {total}: {text}")
+
+    def _on_failed(self, exc: BaseException) -> None:
+        show_error(self, "Checking the photos failed", exc)
 
     def _on_analyzed(self, found: list[Candidate]) -> None:
         self.candidates.extend(found)
@@ -196,12 +199,12 @@ class FacesPage(QWizardPage):
         self.camera_button.setText("Stop the camera")
         self.photos_button.setEnabled(False)
         self.folder_button.setEnabled(False)
-        self.camera = start_loop(self, self.source, self._camera_setup)
-        self.camera.result.connect(self._on_step)
-        self.camera.failed.connect(self._on_camera_failed)
-        self.camera.lost.connect(self.guidance.setText)
-        self.camera.ended.connect(self.guidance.setText)
-        self.camera.stopped.connect(self._on_camera_stopped)
+        camera = self.camera = start_loop(self, self.source, self._camera_setup)
+        camera.result.connect(self._on_step)
+        camera.failed.connect(self._on_camera_failed)
+        camera.lost.connect(self._on_camera_ended)
+        camera.ended.connect(self._on_camera_ended)
+        camera.stopped.connect(self._on_camera_stopped)
         self.completeChanged.emit()
 
     def _camera_setup(self, source: FrameSource) -> tuple[CaptureCoach, None]:
@@ -209,8 +212,8 @@ class FacesPage(QWizardPage):
         _ = engine.detector, engine.embedder  # load on the worker thread, not on the first frame
         return CaptureCoach(engine), None
 
-    def _on_step(self, frame: Frame | None, step: CaptureStep) -> None:
-        if self.camera is None or self.sender() is not self.camera:
+    def _on_step(self, camera: FrameLoop, frame: Frame | None, step: CaptureStep) -> None:
+        if camera is not self.camera:
             return
         tracks = []
         if step.box is not None:
@@ -224,11 +227,16 @@ class FacesPage(QWizardPage):
         if step.count >= step.wanted:
             self.stop_camera()
 
-    def _on_camera_failed(self, exc: BaseException) -> None:
-        self.guidance.setText(plain_message(exc) + " You can add photos instead.")
+    def _on_camera_failed(self, camera: FrameLoop, exc: BaseException) -> None:
+        if camera is self.camera:
+            self.guidance.setText(plain_message(exc) + " You can add photos instead.")
 
-    def _on_camera_stopped(self) -> None:
-        if self.camera is not None and self.sender() is self.camera:
+    def _on_camera_ended(self, camera: FrameLoop, text: str) -> None:
+        if camera is self.camera:
+            self.guidance.setText(text)
+
+    def _on_camera_stopped(self, camera: FrameLoop) -> None:
+        if camera is self.camera:
             self.stop_camera()
 
     def stop_camera(self) -> None:
@@ -270,6 +278,8 @@ class ReviewPage(QWizardPage):
         self.rejected_title.setObjectName("sectionTitle")
         self.rejected = QListWidget()
         self.rejected.setMaximumHeight(110)
+        self.rejected.setWordWrap(True)
+        self.rejected.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         col = QVBoxLayout(self)
         col.addWidget(self.grid, 1)
         col.addWidget(self.rejected_title)
@@ -287,7 +297,10 @@ class ReviewPage(QWizardPage):
                 item.setToolTip(cand.source)
                 self.grid.addItem(item)
             else:
-                self.rejected.addItem(f"{Path(cand.source).name}: {cand.problem}")
+                reason = str(cand.problem).removeprefix(f"{cand.source}: ")
+                item = QListWidgetItem(f"{Path(cand.source).name} — {reason}")
+                item.setToolTip(f"{cand.source}: {reason}")
+                self.rejected.addItem(item)
         none_bad = self.rejected.count() == 0
         self.rejected.setHidden(none_bad)
         self.rejected_title.setHidden(none_bad)

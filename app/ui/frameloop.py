@@ -12,7 +12,7 @@ import logging
 import threading
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.ui.worker import join_thread
 from models import sources
@@ -57,7 +57,11 @@ class TeeSource:
 class FrameLoop(QObject):
     """Runs ``setup()`` then, per frame, ``handler(frame)`` off the UI thread; create with :func:`start_loop`.
 
-    Signals (delivered on the UI thread):
+    Every signal's first argument is the loop itself, so a receiver can ignore signals still queued from a
+    loop it already stopped. Connect them to methods of a widget (delivered on the UI thread; a plain lambda
+    would run on the worker thread).
+
+    Signals:
         opened(label, info) — the source is open and ``setup`` returned ``(handler, info)``;
         result(frame, handler_result) — one processed frame (the newest frame read is also available,
             processed or not, from :meth:`latest_frame`);
@@ -65,12 +69,12 @@ class FrameLoop(QObject):
         failed(exception) — the source could not be opened or the handler raised; stopped() — always last.
     """
 
-    opened = Signal(str, object)
-    result = Signal(object, object)
-    ended = Signal(str)
-    lost = Signal(str)
-    failed = Signal(object)
-    stopped = Signal()
+    opened = Signal(object, str, object)
+    result = Signal(object, object, object)
+    ended = Signal(object, str)
+    lost = Signal(object, str)
+    failed = Signal(object, object)
+    stopped = Signal(object)
 
     def __init__(self, spec: str, setup: Setup, realtime: bool = True) -> None:
         super().__init__()
@@ -107,11 +111,11 @@ class FrameLoop(QObject):
         except Exception as exc:  # reach the UI as a message, never as a dead thread
             if not isinstance(exc, SourceError):
                 log.exception("processing %s failed", self.spec)
-            self.failed.emit(exc)
+            self.failed.emit(self, exc)
         finally:
             if self._reader is not None:
                 self._reader.close()
-            self.stopped.emit()
+            self.stopped.emit(self)
 
     def _open(self) -> Handler | None:
         source = sources.open_source(self.spec)
@@ -125,7 +129,7 @@ class FrameLoop(QObject):
             return None
         self._tee = TeeSource(source)
         self._reader = LatestFrameReader(self._tee, realtime=self._realtime)
-        self.opened.emit(source.label, info)
+        self.opened.emit(self, source.label, info)
         return handler
 
     def _loop(self, handler: Handler) -> None:
@@ -135,15 +139,15 @@ class FrameLoop(QObject):
             frame = reader.get(timeout=0.25)
             if frame is None:
                 if reader.state is ReaderState.ENDED:
-                    self.ended.emit(f"{reader.source.label} has ended.")
+                    self.ended.emit(self, f"{reader.source.label} has ended.")
                     return
                 if reader.state is ReaderState.FAILED:
-                    self.lost.emit(str(reader.error or f"{reader.source.label} stopped"))
+                    self.lost.emit(self, str(reader.error or f"{reader.source.label} stopped"))
                     return
                 if reader.state is ReaderState.CLOSED:
                     return
                 continue
-            self.result.emit(frame, handler(frame))
+            self.result.emit(self, frame, handler(frame))
 
 
 class LoopThread(QThread):
@@ -168,7 +172,7 @@ def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True) 
     loop.thread = thread
     loop.moveToThread(thread)
     thread.started.connect(loop.run)
-    loop.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit even while the UI thread waits
+    loop.stopped.connect(lambda _loop: thread.quit())  # runs on the worker thread: quits even while the UI waits
     thread.finished.connect(thread.deleteLater)
     thread.start()
     return loop

@@ -152,6 +152,8 @@ class LivePage(QWidget):
 
         self.marked_list = QListWidget()
         self.marked_list.setObjectName("marked")
+        self.marked_list.setWordWrap(True)
+        self.marked_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.marked_title = QLabel("Marked present")
         self.marked_title.setObjectName("sectionTitle")
         self.status = QLabel("Stopped")
@@ -163,7 +165,7 @@ class LivePage(QWidget):
         side.addWidget(self.status)
         side_box = QWidget()
         side_box.setLayout(side)
-        side_box.setFixedWidth(240)
+        side_box.setFixedWidth(270)
 
         middle = QHBoxLayout()
         middle.addWidget(self.stack, 1)
@@ -243,13 +245,13 @@ class LivePage(QWidget):
         self.stack.setCurrentIndex(1)
         self.video.clear(f"Opening {spec}…")
         self.status.setText(f"Opening {spec}…")
-        self.loop = start_loop(self, spec, lambda src: self._setup(src, session_name))
-        self.loop.opened.connect(self._on_opened)
-        self.loop.result.connect(self._on_result)
-        self.loop.ended.connect(self._on_ended)
-        self.loop.lost.connect(self._on_lost)
-        self.loop.failed.connect(self._on_failed)
-        self.loop.stopped.connect(self._on_stopped)
+        loop = self.loop = start_loop(self, spec, lambda src: self._setup(src, session_name))
+        loop.opened.connect(self._on_opened)
+        loop.result.connect(self._on_result)
+        loop.ended.connect(self._on_ended)
+        loop.lost.connect(self._on_lost)
+        loop.failed.connect(self._on_failed)
+        loop.stopped.connect(self._on_stopped)
         self._tracks, self._shown_index = (), -1
         self.display.start()
         self.start_button.setText("Stop")
@@ -286,8 +288,8 @@ class LivePage(QWidget):
         return recognizer.process, started
 
     # ----- signals from the worker ----------------------------------------------------------------------------
-    def _on_opened(self, label: str, started: LiveStarted) -> None:
-        if not self._current():
+    def _on_opened(self, loop: FrameLoop, label: str, started: LiveStarted) -> None:
+        if loop is not self.loop:
             return
         self.session = started.session
         self.marked_list.clear()
@@ -297,8 +299,8 @@ class LivePage(QWidget):
         self.status.setText(f"Watching {label} · {who}")
         self.video.clear("Waiting for the first picture…")
 
-    def _on_result(self, frame: Frame | None, update: LiveUpdate) -> None:
-        if not self._current():
+    def _on_result(self, loop: FrameLoop, frame: Frame | None, update: LiveUpdate) -> None:
+        if loop is not self.loop:
             return
         self.last_update = update
         self._tracks = update.tracks
@@ -327,39 +329,34 @@ class LivePage(QWidget):
             self.chime.play()
             self.marked.emit(event)
 
-    def _on_ended(self, text: str) -> None:
-        if not self._current():
+    def _on_ended(self, loop: FrameLoop, text: str) -> None:
+        if loop is not self.loop:
             return
         self.banner.say(f"{text} Everyone marked so far is saved. Press Retry to play it again.", "info")
 
-    def _on_lost(self, text: str) -> None:
-        if not self._current():
+    def _on_lost(self, loop: FrameLoop, text: str) -> None:
+        if loop is not self.loop:
             return
         self.banner.say(f"The picture stopped: {text} Everyone marked so far is saved.")
 
-    def _on_failed(self, exc: BaseException) -> None:
-        if not self._current():
+    def _on_failed(self, loop: FrameLoop, exc: BaseException) -> None:
+        if loop is not self.loop:
             return
         self.banner.say(plain_message(exc), "error")
         self.video.clear("No picture")
 
-    def _on_stopped(self) -> None:
-        if not self._current():
+    def _on_stopped(self, loop: FrameLoop) -> None:
+        if loop is not self.loop:
             return
-        loop, self.loop = self.loop, None
-        if loop is not None:
-            self._paint_newest(loop)
-            loop.stop()
+        self.loop = None
+        self._paint_newest(loop)
+        loop.stop()
         self.display.stop()
         self.recognizer = None
         self.start_button.setText("Start")
         self.running_changed.emit(False)
         if not self.banner.isVisible():
             self.status.setText("Stopped")
-
-    def _current(self) -> bool:
-        """Whether the signal being handled comes from the running loop (not one already stopped)."""
-        return self.loop is not None and self.sender() is self.loop
 
     def choose_video(self) -> None:
         """Ask for a video file and start on it."""

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QCloseEvent, QIcon
+from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtGui import QCloseEvent, QIcon, QPainter, QPixmap
+from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -35,8 +36,22 @@ ICONS = Path(__file__).resolve().parents[2] / "resources" / "icons"
 
 
 def icon(name: str) -> QIcon:
-    """An icon from ``resources/icons`` (SVG)."""
-    return QIcon(str(ICONS / f"{name}.svg"))
+    """An icon from ``resources/icons`` (SVG), drawn in white when its item is selected (on the blue bar)."""
+    path = ICONS / f"{name}.svg"
+    result = QIcon(str(path))
+    try:
+        white = path.read_text(encoding="utf-8").replace("#3b4a5a", "#ffffff").encode()
+    except OSError:
+        return result
+    for size in (22, 44):
+        pix = QPixmap(size, size)
+        pix.fill(Qt.GlobalColor.transparent)
+        renderer = QSvgRenderer(QByteArray(white))
+        painter = QPainter(pix)
+        renderer.render(painter)
+        painter.end()
+        result.addPixmap(pix, QIcon.Mode.Selected)
+    return result
 
 
 class MainWindow(QMainWindow):
@@ -109,22 +124,21 @@ class MainWindow(QMainWindow):
         """Open the enrollment wizard (non-modal, so the window stays responsive); returns it."""
         source = self.live.source_edit.text().strip() or self.ctx.config.settings.source
         if self.wizard is not None:
-            self.wizard.close()
+            self.wizard.done(0)
         self.wizard = EnrollWizard(self.ctx, source, person, self)
         self.wizard.setWindowModality(Qt.WindowModality.WindowModal)
-        self.wizard.finished.connect(self._on_wizard_done)
+        wizard = self.wizard
+        wizard.finished.connect(lambda _result: self._on_wizard_done(wizard))
         self.wizard.show()
         return self.wizard
 
-    def _on_wizard_done(self, _result: int) -> None:
-        wizard = self.wizard
-        if wizard is None or self.sender() is not wizard:
-            return
+    def _on_wizard_done(self, wizard: EnrollWizard) -> None:
         if wizard.saved is not None:
             self._on_people_changed()
             self.people.select_person(wizard.saved.id)
             self.statusBar().showMessage(f"{wizard.saved.name} enrolled", 5000)
-        self.wizard = None
+        if self.wizard is wizard:
+            self.wizard = None
         wizard.deleteLater()
 
     def _on_people_changed(self) -> None:

@@ -83,6 +83,7 @@ class SettingsPage(QWidget):
         for name in known_detectors():
             self.detector_box.addItem(DETECTOR_TEXT.get(name, name), name)
         self.backend_box = QComboBox()
+        self.backend_box.setMinimumWidth(260)
         for name in known_backends():
             self.backend_box.addItem(name, name)
         self.backend_text = self._hint()
@@ -102,6 +103,7 @@ class SettingsPage(QWidget):
         self.cooldown.setRange(0, 24 * 3600)
         self.cooldown.setSuffix(" s")
         self.cooldown.setSpecialValueText("once per session")
+        self.cooldown.setMinimumWidth(180)
         self.sound = QCheckBox("Play a short sound when someone is marked present")
         self.data_dir = QLabel(str(self.ctx.config.data_dir))
         self.data_dir.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -114,19 +116,19 @@ class SettingsPage(QWidget):
 
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
-        form.addRow("Camera", source_row)
-        form.addRow("", self._hint("A camera number, a video file (try the app without a webcam) or a network stream address."))
-        form.addRow("Face detector", self.detector_box)
-        form.addRow("Recognition backend", self.backend_box)
-        form.addRow("", self.backend_text)
-        form.addRow("Match threshold", slider_row)
-        form.addRow("", self.threshold_text)
-        form.addRow("Mark again after", self.cooldown)
-        form.addRow("Sound", self.sound)
-        form.addRow("Data folder", data_row)
-        form.addRow("", self._hint(
+        form.setVerticalSpacing(14)
+        source_hint = self._hint("A camera number, a video file (try the app without a webcam) or a network stream address.")
+        cooldown_hint = self._hint("“once per session” marks each person once; a number of seconds allows a new mark after it.")
+        data_hint = self._hint(
             "The database, settings and log file live here. To use another folder, start Rollcall with "
-            "--data-dir FOLDER (or set ROLLCALL_DATA); it applies on the next start."))  # fmt: skip
+            "--data-dir FOLDER (or set ROLLCALL_DATA); it applies on the next start.")  # fmt: skip
+        form.addRow("Camera", self._stack(source_row, source_hint))
+        form.addRow("Face detector", self.detector_box)
+        form.addRow("Recognition backend", self._stack(self.backend_box, self.backend_text))
+        form.addRow("Match threshold", self._stack(slider_row, self.threshold_text))
+        form.addRow("Mark again after", self._stack(self.cooldown, cooldown_hint))
+        form.addRow("Sound", self.sound)
+        form.addRow("Data folder", self._stack(data_row, data_hint))
 
         self.save_button = QPushButton("Save")
         self.save_button.setObjectName("primary")
@@ -144,6 +146,20 @@ class SettingsPage(QWidget):
         col.addLayout(form)
         col.addStretch(1)
         col.addLayout(buttons)
+
+    @staticmethod
+    def _stack(top: object, hint: QLabel) -> QWidget:
+        """A field with its explanation underneath, as one form cell."""
+        box = QWidget()
+        col = QVBoxLayout(box)
+        col.setContentsMargins(0, 0, 0, 0)
+        col.setSpacing(3)
+        if isinstance(top, QWidget):
+            col.addWidget(top, 0, Qt.AlignmentFlag.AlignLeft if isinstance(top, (QComboBox, QSpinBox)) else Qt.AlignmentFlag(0))
+        else:
+            col.addLayout(top)  # type: ignore[arg-type]
+        col.addWidget(hint)
+        return box
 
     @staticmethod
     def _hint(text: str = "") -> QLabel:

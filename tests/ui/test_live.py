@@ -25,7 +25,7 @@ def _start(qtbot, window, name: str) -> list:
     seen: list = []
     window.live.source_edit.setText(FAKE + name)
     qtbot.mouseClick(window.live.start_button, Qt.MouseButton.LeftButton)
-    window.live.loop.result.connect(lambda frame, update: seen.append(update))
+    window.live.loop.result.connect(lambda loop, frame, update: seen.append(update))  # runs on the worker thread
     return seen
 
 

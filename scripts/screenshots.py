@@ -1,0 +1,119 @@
+"""Screenshots of every page of the window, with sample data enrolled, into ``docs/screenshots/``.
+
+Run under a virtual X server so the real ``xcb`` platform draws them::
+
+    xvfb-run -a -s "-screen 0 1280x800x24" .venv/bin/python scripts/screenshots.py
+
+(Debian packages: ``xvfb libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libpulse0``.) Without ``$DISPLAY`` it
+falls back to the offscreen platform. Data comes from ``../shared`` (``ROLLCALL_SHARED`` overrides it) and
+goes into a temporary data folder.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("ROLLCALL_SHARED", REPO.parent / "shared"))
+EXAMPLES = SHARED / "data" / "face-recognition-examples" / "examples"
+CLIP = SHARED / "video" / "hamilton_clip.mp4"
+OUT = REPO / "docs" / "screenshots"
+
+
+def pump(app, seconds: float, until=None) -> None:  # noqa: ANN001
+    """Process events for ``seconds`` or until ``until()`` is true."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not (until and until()):
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def save(app, widget, name: str) -> None:  # noqa: ANN001
+    pump(app, 0.3)
+    path = OUT / f"{name}.png"
+    widget.grab().save(str(path))
+    print(f"wrote {path.relative_to(REPO)}")
+
+
+def enroll_samples(ctx) -> None:  # noqa: ANN001
+    from app.services.enrollment import enroll_folder, enroll_paths
+
+    enroll_paths(ctx, "Lin-Manuel Miranda", "S-1001", [EXAMPLES / "lin-manuel-miranda.png"])
+    enroll_folder(ctx, EXAMPLES / "knn_examples" / "train")
+    people = {p.name: p for p in ctx.repo.list_people()}
+    ctx.repo.set_external_id(people["Obama"].id, "S-1044")
+    session = ctx.repo.get_or_create_session("Drama club (yesterday)")
+    t0 = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
+    for minutes, name in ((0, "Obama"), (3, "Biden"), (4, "Rose Leslie")):
+        ctx.repo.add_event(people[name].id, session.id, t0 + timedelta(minutes=minutes), "camera", 0.31, "dlib")
+    ctx.repo.add_event(people["Kit Harington"].id, session.id, t0 + timedelta(minutes=9), "manual")
+
+
+def main() -> int:
+    if not CLIP.exists():
+        print(f"missing {CLIP} (set ROLLCALL_SHARED)", file=sys.stderr)
+        return 1
+    if not os.environ.get("DISPLAY"):
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    data = Path(tempfile.mkdtemp(prefix="rollcall-shots-"))
+    os.environ["ROLLCALL_DATA"] = str(data)
+    from PySide6.QtWidgets import QApplication
+
+    from app.config import build_config
+    from app.context import AppContext
+    from app.ui.launch import create_window
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    OUT.mkdir(parents=True, exist_ok=True)
+    ctx = AppContext(build_config(str(data)))
+    window = create_window(ctx)
+    window.resize(1180, 720)
+    window.show()
+    save(app, window, "01-first-run")
+
+    enroll_samples(ctx)
+    window.live.refresh_people()
+    window.chime.enabled = False
+    window.live.start(str(CLIP))
+    def named_and_in_step() -> bool:  # a moment where the box belongs to the very frame shown
+        update, shown = window.live.last_update, window.live._shown_index
+        named = any(t.state == "known" for t in window.live.video.tracks) and window.live.marked_list.count() > 0
+        return named and update is not None and abs(shown - update.frame_index) <= 1
+
+    pump(app, 30, named_and_in_step)
+    save(app, window, "02-live")
+    window.live.stop()
+
+    window.go_to("People")
+    window.people.table.selectRow(0)
+    save(app, window, "03-people")
+    window.go_to("Attendance")
+    save(app, window, "04-attendance")
+    window.go_to("Settings")
+    save(app, window, "05-settings")
+
+    wizard = window.open_wizard()
+    wizard.who.name_edit.setText("Alex Lacamoire")
+    wizard.who.id_edit.setText("S-1077")
+    save(app, wizard, "06-enroll-who")
+    wizard.next()
+    wizard.faces.analyze([str(EXAMPLES / "alex-lacamoire.png"), str(EXAMPLES / "knn_examples" / "train" / "alex_lacamoire"),
+                          str(EXAMPLES / "two_people.jpg")])  # fmt: skip
+    pump(app, 60, wizard.faces.isComplete)
+    save(app, wizard, "07-enroll-photos")
+    wizard.next()
+    save(app, wizard, "08-enroll-review")
+    wizard.done(0)
+    window.close()
+    ctx.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
