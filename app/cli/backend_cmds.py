@@ -7,7 +7,10 @@ import json
 import sys
 
 from app.cli.models_cmds import StderrProgress
-from app.context import AppContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -16,7 +16,10 @@ import logging
 import sys
 from pathlib import Path
 
-from app.context import AppContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 from models.errors import InvalidInput, WeightsError
 
 log = logging.getLogger(__name__)

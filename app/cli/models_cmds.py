@@ -12,7 +12,10 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from app.context import AppContext
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.context import AppContext
 
 
 class StderrProgress:
