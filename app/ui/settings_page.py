@@ -1,20 +1,32 @@
-"""The Settings page: camera source, detector, backend, threshold, cooldown, sound; saved in the data folder."""
+"""The Settings page: camera source, detector, backend, threshold, cooldown, sound; saved in the data folder.
+
+Saving another backend first makes it usable: its weights are downloaded or imported when missing, and every
+enrolled person's stored face crops are embedded for it (progress, Cancel, resumable), so nobody is photographed
+again. Only then does the engine switch. **Suggest threshold…** proposes a threshold from the enrolled people.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDialog,
+    QDialogButtonBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
+    QProgressBar,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -24,12 +36,26 @@ from PySide6.QtWidgets import (
 
 from app.config import Settings
 from app.context import AppContext
+from app.services.backends import Calibration, ReembedResult, calibrate, reembed
 from app.ui.live_page import VIDEO_FILTER
-from app.ui.messages import show_error
+from app.ui.messages import plain_message, show_error
+from app.ui.models_dialog import (
+    DOWNLOAD,
+    IMPORT,
+    JobProgress,
+    ask_for_weights,
+    fetch_model,
+    import_model,
+    missing_model,
+    missing_text,
+)
+from app.ui.worker import Job, start_job
 from models.detectors import known_detectors
 from models.embedders.base import EmbedderInfo
 from models.embedders.registry import backend_info, known_backends
 from models.errors import RollcallError
+from models.progress import Progress, ShouldStop
+from models.weights import ModelSpec, WeightStore
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +66,15 @@ DETECTOR_TEXT = {
 }
 STEPS = 100
 """Threshold slider positions per unit of the metric."""
+FAR_CHOICES = (
+    ("1 wrong name in 100 comparisons (1 %)", 0.01),
+    ("1 in 1 000 (0.1 %)", 0.001),
+    ("1 in 10 000 (0.01 %)", 0.0001),
+)
+"""False-accept rates offered by **Suggest threshold…** (label, rate); the middle one is the default."""
+MODEL_FILTER = "Model files (*.h5 *.onnx *.tflite *.pb *.whl *.tar.gz *.zip);;All files (*)"
+MIN_PEOPLE = 2
+"""Calibration compares people with each other: it needs this many enrolled, one of them with two photos."""
 
 
 def threshold_help(info: EmbedderInfo) -> str:
@@ -68,6 +103,14 @@ class SettingsPage(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._thresholds = dict(ctx.config.settings.thresholds)
+        self.job: Job | None = None
+        """The background step of a backend switch (download, import or re-embed) while one runs."""
+        self.progress_dialog: JobProgress | None = None
+        self.threshold_dialog: ThresholdDialog | None = None
+        self._switch_to: Settings | None = None
+        self._step = ""
+        self._outcome: object = None
+        self._error: BaseException | None = None
         self._build()
         self.load()
 
@@ -94,10 +137,14 @@ class SettingsPage(QWidget):
         self.threshold_value.setMinimumWidth(160)
         default_button = QPushButton("Use default")
         default_button.clicked.connect(self._use_default)
+        self.suggest_button = QPushButton("Suggest threshold…")
+        self.suggest_button.setToolTip("Propose a threshold from the people you enrolled, at a false-accept rate you choose")
+        self.suggest_button.clicked.connect(self.suggest_threshold)
         slider_row = QHBoxLayout()
         slider_row.addWidget(self.slider, 1)
         slider_row.addWidget(self.threshold_value)
         slider_row.addWidget(default_button)
+        slider_row.addWidget(self.suggest_button)
         self.threshold_text = self._hint()
         self.cooldown = QSpinBox()
         self.cooldown.setRange(0, 24 * 3600)
@@ -193,7 +240,10 @@ class SettingsPage(QWidget):
         self.slider.setValue(round(value * STEPS))
         self.slider.blockSignals(False)
         self._on_slider()
-        self.backend_text.setText(info.description)
+        text = info.description
+        if self._missing(info.name) is not None:
+            text += " — its model file is not on this computer yet; Save offers to download or import it."
+        self.backend_text.setText(text)
         self.threshold_text.setText(threshold_help(info))
 
     def _on_slider(self) -> None:
@@ -228,8 +278,123 @@ class SettingsPage(QWidget):
         )
 
     def save(self) -> None:
-        """Write the settings to the data folder and switch the engine to them."""
+        """Write the settings and switch the engine to them.
+
+        Another backend is switched to only once it is usable: missing weights are downloaded or imported
+        (the user chooses), then every stored face crop is embedded for it on a worker thread. Cancelling keeps
+        the faces already embedded; saving again continues from there.
+        """
         new = self.current()
+        in_use = self.ctx.config.engine.backend
+        if new.backend == in_use:
+            self._commit(new)
+            return
+        self._switch_to = new
+        spec = self._missing(new.backend)
+        if spec is None:
+            self._start_reembed()
+            return
+        choice = ask_for_weights(self, spec, missing_text(spec, new.backend, in_use))
+        if choice == DOWNLOAD:
+            self._run("weights", fetch_model, self.ctx.config.cache_dir, spec.name,
+                      title="Downloading a model", label=f"Downloading {spec.name}…", unit="bytes")
+        elif choice == IMPORT:
+            self._import_weights(spec)
+        else:
+            self._not_switched(f"{new.backend} needs its model file first.")
+
+    def _store(self) -> WeightStore:
+        return WeightStore(self.ctx.config.cache_dir)
+
+    def _missing(self, backend: str) -> ModelSpec | None:
+        try:
+            return missing_model(self._store(), backend)
+        except RollcallError as exc:  # an unreadable manifest: the backend's own load will say so
+            log.warning("cannot check the weights of %s: %s", backend, exc)
+            return None
+
+    def _import_weights(self, spec: ModelSpec) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, f"Choose the {spec.name} model file ({spec.weights_file})", "", MODEL_FILTER
+        )
+        if not path:
+            self._not_switched(f"{spec.backend} needs its model file first.")
+            return
+        self._run("weights", import_model, self.ctx.config.cache_dir, spec.name, Path(path),
+                  title="Importing a model", label=f"Checking {Path(path).name}…", unit="bytes")
+
+    def _start_reembed(self) -> None:
+        backend = self._switch_to.backend if self._switch_to else self._info().name
+        self._run("reembed", reembed, self.ctx, backend, title=f"Preparing {backend}",
+                  label=f"Embedding the enrolled people's faces for {backend}…")
+
+    # ----- background steps of a switch ---------------------------------------------------------------------
+    def _run(self, step: str, fn: Callable[..., Any], *args: Any, title: str, label: str, unit: str = "") -> None:
+        """Start one step on the generic worker with a progress dialog; :meth:`_on_job_stopped` goes on."""
+        self._step, self._outcome, self._error = step, None, None
+        self.job = start_job(self, fn, *args)
+        self.job.finished.connect(self._on_job_finished)
+        self.job.failed.connect(self._on_job_failed)
+        self.job.stopped.connect(self._on_job_stopped)
+        if self.progress_dialog is not None:
+            self.progress_dialog.deleteLater()
+        self.progress_dialog = JobProgress(self, title, label, self.job, unit)
+        self._set_busy(True)
+
+    def _on_job_finished(self, result: object) -> None:
+        self._outcome = result
+
+    def _on_job_failed(self, exc: BaseException) -> None:
+        self._error = exc
+
+    def _on_job_stopped(self) -> None:
+        step, outcome, error = self._step, self._outcome, self._error
+        self.job = None
+        if self.progress_dialog is not None:
+            self.progress_dialog.finish()
+        self._set_busy(False)
+        if error is not None:
+            what = "The model file could not be installed" if step == "weights" else "The faces could not be embedded"
+            show_error(self, what, error)
+            self._not_switched(plain_message(error))
+        elif step == "weights":
+            self._weights_done(outcome)  # type: ignore[arg-type]
+        elif step == "reembed":
+            self._reembed_done(outcome)  # type: ignore[arg-type]
+
+    def _weights_done(self, path: Path | None) -> None:
+        if path is None:
+            self._not_switched("The download was cancelled; nothing was installed.")
+        else:
+            log.info("installed %s", path)
+            self._start_reembed()
+
+    def _reembed_done(self, result: ReembedResult) -> None:
+        new = self._switch_to
+        if new is None:
+            return
+        if result.cancelled:
+            total = result.remaining + self.ctx.repo.embedding_count(result.backend)
+            ready = total - result.remaining
+            self._not_switched(
+                f"Stopped: {ready} of {total} stored face(s) are ready for {result.backend} and are kept; "
+                "Save again to continue where it stopped."
+            )
+            return
+        self._commit(new, result)
+
+    def _not_switched(self, why: str) -> None:
+        self._switch_to = None
+        self.note.setText(f"Not switched: {why} Rollcall still recognises with {self.ctx.config.engine.backend}.")
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.save_button, self.revert_button, self.backend_box, self.suggest_button):
+            widget.setEnabled(not busy)
+
+    # ----- saving ---------------------------------------------------------------------------------------------
+    def _commit(self, new: Settings, result: ReembedResult | None = None) -> None:
+        """Save ``new`` and put it in force (the backend is usable: same as before, or just prepared)."""
+        self._switch_to = None
         config = self.ctx.config
         try:
             new.save(config.data_dir)
@@ -237,18 +402,202 @@ class SettingsPage(QWidget):
             show_error(self, "Settings not saved", exc)
             return
         engine = replace(config.engine, backend=new.backend, detector=new.detector, threshold=new.thresholds.get(new.backend))
+        if new.backend != config.engine.backend:
+            engine = replace(engine, model_path=None)  # a --model file belongs to the backend it was given for
         self.ctx.config = replace(config, settings=new, cooldown_s=new.cooldown_s)
         if engine != config.engine:
             self.ctx.set_engine_config(engine)
         self._thresholds = dict(new.thresholds)
-        self.note.setText(self._saved_note(config.engine.backend, new.backend))
+        self.note.setText(self._saved_note(result))
         self.saved.emit(new)
 
-    def _saved_note(self, old_backend: str, new_backend: str) -> str:
+    def _saved_note(self, result: ReembedResult | None) -> str:
         text = "Saved. The live view uses these settings from its next Start."
-        if old_backend != new_backend and self.ctx.repo.embedding_count(new_backend) == 0 and self.ctx.repo.list_people():
-            text += (
-                f" Nobody has face vectors for {new_backend} yet: re-embed the enrolled people "
-                f"(python main.py --backend {new_backend} …) before recognising with it."
-            )
+        if result is None:
+            return text
+        text = f"Saved: Rollcall now recognises with {result.backend}. " + text
+        if result.embedded:
+            text += f" {result.embedded} stored face(s) were embedded for it; nobody has to be photographed again."
+        if result.failed:
+            text += f" {len(result.failed)} stored photo(s) could not be used (details in the log file)."
         return text
+
+    # ----- threshold suggestion -----------------------------------------------------------------------------
+    def suggest_threshold(self) -> None:
+        """Open the dialog that proposes a threshold for the backend in use from the enrolled people."""
+        in_use = self.ctx.config.engine.backend
+        if self._info().name != in_use:
+            QMessageBox.information(
+                self, "Suggest threshold",
+                f"The suggestion is made with the backend in use ({in_use}). Save the switch to "
+                f"{self._info().name} first, then ask again.",
+            )
+            return
+        if self.threshold_dialog is None:
+            self.threshold_dialog = ThresholdDialog(self.ctx, self)
+            self.threshold_dialog.chosen.connect(self.apply_suggestion)
+        self.threshold_dialog.start()
+
+    def apply_suggestion(self, cal: Calibration) -> None:
+        """Move the slider to a proposed threshold (rounded towards stricter); Save keeps it."""
+        exact = cal.proposed * STEPS
+        position = math.floor(exact + 1e-6) if cal.metric == "l2" else math.ceil(exact - 1e-6)
+        self.slider.setValue(position)
+        value = self.slider.value() / STEPS
+        text = f"Threshold set to {value:.2f} (proposed {cal.proposed:.4f}); Save to keep it."
+        if self.slider.value() != position:
+            text = f"The proposed threshold {cal.proposed:.4f} is outside the slider's range; it is set to {value:.2f}."
+        self.note.setText(text)
+
+
+def _calibrate_job(ctx: AppContext, far: float, progress: Progress, should_stop: ShouldStop) -> Calibration:
+    """:func:`calibrate` for the worker (which passes ``should_stop``; calibration runs to its end)."""
+    return calibrate(ctx, far, progress)
+
+
+def calibration_text(cal: Calibration) -> str:
+    """What a proposed threshold would change, in words and the measured rates."""
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f} %" if x >= 0.001 or x == 0 else f"{100 * x:.2g} %"
+
+    if abs(cal.proposed - cal.current) < 0.005:
+        change = "about the same as the threshold in use"
+    else:
+        stricter = cal.proposed < cal.current if cal.metric == "l2" else cal.proposed > cal.current
+        change = ("stricter: fewer wrong names, more people shown as Unknown" if stricter
+                  else "looser: more faces named, with more risk of a wrong name")
+    lines = [
+        f"From {cal.people} people and {cal.samples} photos ({cal.genuine} same-person and {cal.impostor} "
+        f"different-person comparisons) with {cal.backend}:",
+        f"In use: {cal.current:.2f} — accepts {pct(cal.tar_current)} of same-person and "
+        f"{pct(cal.far_current)} of different-person comparisons.",
+        f"Proposed: {cal.proposed:.4f} — accepts {pct(cal.tar_proposed)} of same-person and "
+        f"{pct(cal.far_proposed)} of different-person comparisons.",
+        f"The proposal is {change}.",
+    ]
+    if cal.far_target < cal.min_far:
+        lines.append(
+            f"With {cal.impostor} different-person comparisons a rate below {pct(cal.min_far)} cannot be measured; "
+            "enroll more people for a finer estimate."
+        )
+    return "\n".join(lines)
+
+
+class ThresholdDialog(QDialog):
+    """Proposes a threshold at a chosen false-accept rate; **Apply** hands it to the page.
+
+    Signals:
+        chosen(Calibration) — the user clicked Apply on a proposal.
+    """
+
+    chosen = Signal(object)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.calibration: Calibration | None = None
+        self.job: Job | None = None
+        self.setWindowTitle("Suggest a threshold")
+        self.setWindowModality(Qt.WindowModality.WindowModal)
+        self.setMinimumWidth(600)
+        self.far_box = QComboBox()
+        for label, rate in FAR_CHOICES:
+            self.far_box.addItem(label, rate)
+        self.far_box.setCurrentIndex(1)
+        self.suggest_button = QPushButton("Suggest")
+        self.suggest_button.clicked.connect(self.suggest)
+        row = QHBoxLayout()
+        far_label = QLabel("Wrong names allowed:")
+        far_label.setObjectName("farLabel")
+        row.addWidget(far_label)
+        row.addWidget(self.far_box, 1)
+        row.addWidget(self.suggest_button)
+        self.progress = QProgressBar()
+        self.progress.hide()
+        self.result = QLabel()
+        self.result.setWordWrap(True)
+        self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Apply | QDialogButtonBox.StandardButton.Close)
+        self.apply_button = self.buttons.button(QDialogButtonBox.StandardButton.Apply)
+        self.apply_button.clicked.connect(self.apply)
+        self.buttons.rejected.connect(self.reject)
+        col = QVBoxLayout(self)
+        col.addWidget(QLabel(
+            "Rollcall compares every enrolled person's photos with their own and with everyone else's, and "
+            "proposes the loosest threshold that keeps wrong names at the rate you choose."
+        ))
+        col.addLayout(row)
+        col.addWidget(self.progress)
+        col.addWidget(self.result, 1)
+        col.addWidget(self.buttons)
+        for label in self.findChildren(QLabel):
+            label.setWordWrap(label is not self.findChild(QLabel, "farLabel"))
+
+    def start(self) -> None:
+        """Show the dialog with no proposal yet (the user picks a rate, then Suggest)."""
+        if self.job is None:
+            self.calibration = None
+            self.apply_button.setEnabled(False)
+            self._say(self._enough() or "Choose how many wrong names you accept, then Suggest.")
+        self.show()
+        self.raise_()
+
+    def _enough(self) -> str:
+        """Why calibration cannot run yet (too few people), or ``""``."""
+        people = [p for p in self.ctx.repo.list_people() if p.sample_count > 0]
+        if len(people) >= MIN_PEOPLE and any(p.sample_count >= 2 for p in people):
+            return ""
+        return (
+            f"Suggesting a threshold needs at least {MIN_PEOPLE} enrolled people, one of them with 2 or more photos; "
+            f"{len(people)} {'person is' if len(people) == 1 else 'people are'} enrolled so far. Enroll "
+            f"{max(1, MIN_PEOPLE - len(people))} more first."
+        )
+
+    def suggest(self) -> None:
+        """Calibrate on a worker thread at the chosen rate."""
+        if self.job is not None:
+            return
+        self.calibration = None
+        self.apply_button.setEnabled(False)
+        problem = self._enough()
+        if problem:
+            self._say(problem)
+            return
+        self.result.setText("Comparing the enrolled people's photos…")
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.suggest_button.setEnabled(False)
+        self.job = start_job(self, _calibrate_job, self.ctx, float(self.far_box.currentData()))
+        self.job.progress.connect(self._on_progress)
+        self.job.finished.connect(self._on_done)
+        self.job.failed.connect(self._on_failed)
+        self.job.stopped.connect(self._on_stopped)
+
+    def _on_progress(self, done: int, total: int, text: str) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+
+    def _on_done(self, cal: Calibration) -> None:
+        self.calibration = cal
+        self._say(calibration_text(cal))
+        self.apply_button.setEnabled(True)
+
+    def _on_failed(self, exc: BaseException) -> None:
+        self._say(f"No threshold proposed: {plain_message(exc)}")
+
+    def _say(self, text: str) -> None:
+        """Show ``text`` as the result and grow the dialog to fit it (wrapped labels do not ask for room)."""
+        self.result.setText(text)
+        self.result.setMinimumHeight(self.result.heightForWidth(max(self.result.width(), self.minimumWidth() - 40)))
+        self.adjustSize()
+
+    def _on_stopped(self) -> None:
+        self.job = None
+        self.progress.hide()
+        self.suggest_button.setEnabled(True)
+
+    def apply(self) -> None:
+        """Hand the proposal to the page (its slider) and close."""
+        if self.calibration is not None:
+            self.chosen.emit(self.calibration)
+            self.accept()
