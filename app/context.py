@@ -61,7 +61,8 @@ class AppContext:
         """Everyone enrolled for the current backend, ready to search."""
         engine = self.engine
         cents = self.repo.centroids(engine.info.name)
-        return Gallery.build(cents.person_ids, cents.names, cents.matrix, engine.info.metric, engine.threshold)
+        gallery = Gallery.build(cents.person_ids, cents.names, cents.matrix, engine.info.metric, engine.threshold)
+        return gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
 
     def close(self) -> None:
         with self._lock:
