@@ -28,6 +28,10 @@ def cmd_identify(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.recognition import identify_image
     from models.imageio import load_image
 
+    from app.cli.common import stderr_progress
+    from app.services.backends import ensure_embeddings
+
+    ensure_embeddings(ctx, stderr_progress)  # after a backend switch: embed the stored crops first
     gallery = ctx.gallery()
     report = []
     for path in args.images:

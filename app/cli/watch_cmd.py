@@ -49,6 +49,10 @@ def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
 
     if args.max_frames is not None and args.max_frames <= 0:
         raise InvalidInput(f"--max-frames {args.max_frames} must be a positive number of frames")
+    from app.cli.common import stderr_progress
+    from app.services.backends import ensure_embeddings
+
+    ensure_embeddings(ctx, stderr_progress)  # after a backend switch: embed the stored crops first
     if len(ctx.gallery()) == 0:
         raise NotFound(
             f"nobody is enrolled for the {ctx.config.engine.backend} backend; enroll people first "
