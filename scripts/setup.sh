@@ -15,10 +15,12 @@ done
 if [ -n "$missing" ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages:$missing"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+        --no-install-recommends $missing >/dev/null; } || echo "setup: warning: could not install$missing" >&2
   elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages with sudo:$missing"
-    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    { sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 \
+        --no-install-recommends $missing >/dev/null; } || echo "setup: warning: could not install$missing" >&2
   else
     echo "setup: please install these system packages:$missing" >&2
   fi
