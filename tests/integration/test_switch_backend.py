@@ -3,7 +3,6 @@ still names everyone. Also: calibration on the same enrolled people."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -15,16 +14,13 @@ from app.services.enrollment import enroll_paths
 from app.services.recognition import identify_image
 from models.imageio import load_image
 from models.weights import WeightStore
-from tests.conftest import REPO, need_shared
-
-
-def _cache() -> Path:
-    return Path(os.environ.get("ROLLCALL_CACHE") or REPO / ".cache" / "models")
+from tests import conftest
+from tests.conftest import need_shared
 
 
 @pytest.fixture(scope="module")
 def facenet_installed() -> None:
-    store = WeightStore(_cache())
+    store = WeightStore(conftest.test_cache_dir())
     if not store.is_installed("facenet"):
         store.fetch("facenet")
 
