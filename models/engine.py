@@ -33,6 +33,8 @@ class EngineConfig:
         threshold: open-set threshold in the backend's metric; ``None`` = the backend's default.
         cache_dir: model cache folder; ``model_path``: explicit model file for the backend.
         embed_options: backend-specific extras (e.g. ``{"flip": False}``).
+        fallback_detector: detector tried when the main one finds no face (photos: ``"cnn"`` finds turned and
+            small faces HOG misses, in about a second); ``None`` for live video, where it would stall frames.
     """
 
     backend: str = "dlib"
@@ -43,6 +45,7 @@ class EngineConfig:
     cache_dir: Path | None = None
     model_path: Path | None = None
     embed_options: dict[str, object] = field(default_factory=dict)
+    fallback_detector: str | None = "cnn"
 
 
 class FaceEngine:
@@ -64,7 +67,9 @@ class FaceEngine:
     def detector(self) -> Detector:
         with self._lock:
             if self._detector is None:
-                opts = DetectorOptions(upsample=self.config.upsample, max_side=self.config.max_side)
+                opts = DetectorOptions(
+                    upsample=self.config.upsample, max_side=self.config.max_side, fallback=self.config.fallback_detector
+                )
                 self._detector = create_detector(self.config.detector, opts)
             return self._detector
 

@@ -73,6 +73,8 @@ class Landmarks:
 
     * ``"dlib68"`` — dlib's 68-point iBUG layout (jaw 0-16, brows 17-26, nose 27-35, right eye 36-41,
       left eye 42-47, mouth 48-67; "right" is the subject's right, the left side of the image).
+    * ``"dlib68+5"`` — the 68 points above followed by dlib's 5-point model (image-right eye outer and inner
+      corner, image-left eye outer and inner corner, base of the nose): 73 points.
     * ``"five"`` — ArcFace/insightface order: right eye centre, left eye centre (image left to right),
       nose tip, right mouth corner, left mouth corner.
     """
@@ -89,7 +91,7 @@ class Landmarks:
         pts = self.array()
         if self.scheme == "five":
             return pts
-        if self.scheme == "dlib68":
+        if self.scheme in ("dlib68", "dlib68+5"):
             return np.stack(
                 [pts[36:42].mean(axis=0), pts[42:48].mean(axis=0), pts[30], pts[48], pts[54]]
             ).astype(np.float32)

@@ -90,8 +90,10 @@ class LiveUpdate:
 def live_engine(ctx: AppContext, config: LiveConfig) -> FaceEngine:
     """A face engine like the context's, with the live detector and embedding settings."""
     base = ctx.config.engine
-    options = {**base.embed_options, "flip": config.flip}
-    return FaceEngine(replace(base, upsample=config.upsample, max_side=config.max_side, embed_options=options))
+    options = {**base.embed_options, "flip": config.flip, "views": 1}
+    return FaceEngine(
+        replace(base, upsample=config.upsample, max_side=config.max_side, embed_options=options, fallback_detector=None)
+    )
 
 
 class LiveRecognizer:

@@ -1,4 +1,4 @@
-"""dlib's HOG and CNN (MMOD) face detectors, with dlib's 68-point landmarks.
+"""dlib's HOG and CNN (MMOD) face detectors, with dlib's 68-point and 5-point landmarks.
 
 dlib rectangles and shapes never leave this module: callers get :class:`Detection` values.
 """
@@ -6,13 +6,14 @@ dlib rectangles and shapes never leave this module: callers get :class:`Detectio
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from typing import Any, Callable
 
 import cv2
 import dlib
 import numpy as np
 
-from models.detectors import DetectorOptions
+from models.detectors import DetectorOptions, create_detector
 from models.dlib_files import dlib_model_path
 from models.types import BBox, Detection, Landmarks, RGBImage
 
@@ -37,6 +38,8 @@ class _DlibDetector:
         self._options = options
         self._raw = raw
         self._predictor = dlib.shape_predictor(str(dlib_model_path("landmarks68")))
+        self._predictor5 = dlib.shape_predictor(str(dlib_model_path("landmarks5")))
+        self._fallback: "_DlibDetector | None" = None
         self._lock = threading.Lock()  # dlib objects are not documented as thread-safe
 
     def detect(self, image: RGBImage) -> list[Detection]:
@@ -53,18 +56,28 @@ class _DlibDetector:
                 big = dlib.rectangle(
                     int(rect.left() * back), int(rect.top() * back), int(rect.right() * back), int(rect.bottom() * back)
                 )
-                shape = self._predictor(image, big)
-                points = tuple((float(p.x), float(p.y)) for p in shape.parts())
                 box = BBox(big.left(), big.top(), big.width(), big.height()).clipped(image.shape[1], image.shape[0])
-                found.append(Detection(box, float(score), Landmarks(points, "dlib68")))
+                found.append(Detection(box, float(score), self._landmarks(image, big)))
+        if not found and self._options.fallback and self._options.fallback != self.name:
+            found = self._fallback_detector().detect(image)
         return sorted(found, key=lambda d: -d.score)
+
+    def _landmarks(self, image: np.ndarray, rect: Any) -> Landmarks:
+        """dlib's 68 points followed by its 5-point model's points (scheme ``dlib68+5``)."""
+        parts = list(self._predictor(image, rect).parts()) + list(self._predictor5(image, rect).parts())
+        return Landmarks(tuple((float(p.x), float(p.y)) for p in parts), "dlib68+5")
+
+    def _fallback_detector(self) -> "_DlibDetector":
+        if self._fallback is None:
+            small = replace(self._options, fallback=None, max_side=min(self._options.max_side, 640))
+            self._fallback = create_detector(self._options.fallback, small)
+        return self._fallback
 
     def landmarks_in(self, image: RGBImage, box: BBox) -> Landmarks:
         """dlib's 68 landmarks of a face assumed to fill ``box`` (used when detection failed)."""
         rect = dlib.rectangle(box.x, box.y, box.x + box.w, box.y + box.h)
         with self._lock:
-            shape = self._predictor(np.ascontiguousarray(image), rect)
-        return Landmarks(tuple((float(p.x), float(p.y)) for p in shape.parts()), "dlib68")
+            return self._landmarks(np.ascontiguousarray(image), rect)
 
 
 def create_hog(options: DetectorOptions) -> _DlibDetector:
