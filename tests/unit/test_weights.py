@@ -238,8 +238,9 @@ def test_the_shipped_manifest_is_complete() -> None:
     hexdigest = re.compile(r"^[0-9a-f]{64}$")
     for spec in manifest.values():
         assert spec.file and spec.licence and spec.version, spec.name
-        for source in spec.sources:
-            assert source.url.startswith("https://") and hexdigest.match(source.sha256), spec.name
+        for source in spec.sources:  # pinned, or listed as unpinned (then checked by the model's validator)
+            assert source.url.startswith("https://"), spec.name
+            assert hexdigest.match(source.sha256) if source.sha256 else spec.validate, spec.name
         if spec.sha256:
             assert hexdigest.match(spec.sha256), spec.name
     facenet = manifest["facenet"]
@@ -259,3 +260,29 @@ def test_models_fetch_of_an_unknown_model_is_one_clear_error(capsys: pytest.Capt
 
     assert run(["models", "fetch", "nope"]) == 1
     assert "unknown model 'nope'" in capsys.readouterr().err
+
+
+def refuse_everything(path: Path) -> str:
+    """A stand-in validator that rejects the file the way a converter rejects wrong layers."""
+    raise WeightsError(f"{path.name} is not a VGG-Face weights file (its layers do not match)")
+
+
+def test_an_unpinned_release_asset_is_installed_only_after_its_validator_accepts_it(tmp_path: Path, server: str) -> None:
+    _Handler.files["weights.h5"] = PAYLOAD
+    unpinned = (Source(f"{server}/ok/weights.h5", None),)
+    store = _store(tmp_path, _spec("x", sources=unpinned, sha256=None, validate=f"{__name__}:accept_anything"))
+    path = store.fetch("tiny")
+    assert path is not None and path.read_bytes() == PAYLOAD
+    [status] = store.list()
+    assert status.installed and not status.verified  # honest: no published checksum was checked
+    record = json.loads((store.cache_dir / "tiny" / "installed.json").read_text())
+    assert record["weights_sha256"] == _sha(PAYLOAD)  # recorded, so a later change is refused
+
+
+def test_an_unpinned_download_the_validator_rejects_installs_nothing(tmp_path: Path, server: str) -> None:
+    _Handler.files["weights.h5"] = b"not weights at all"
+    unpinned = (Source(f"{server}/ok/weights.h5", None),)
+    store = _store(tmp_path, _spec("x", sources=unpinned, sha256=None, validate=f"{__name__}:refuse_everything"))
+    with pytest.raises(WeightsError, match="layers do not match"):
+        store.fetch("tiny")
+    assert not store.is_installed("tiny") and not [n for n in _leftovers(store) if not n.endswith(".keep")]
