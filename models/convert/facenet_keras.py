@@ -22,15 +22,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from models.convert.keras_onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx  # noqa: F401 - re-exported
 from models.errors import BackendUnavailable, WeightsError
 
 log = logging.getLogger(__name__)
 
 INPUT_SIZE = 160
 EMBEDDING_DIM = 128
-OPSET = 13
-INPUT_NAME = "input"
-OUTPUT_NAME = "embedding"
 
 
 def build_model() -> Any:
@@ -207,27 +205,6 @@ def keras_from_h5(path: Path) -> Any:
     n = load_weights(model, read_h5_weights(path), str(path))
     log.info("loaded weights of %d layers from %s", n, path)
     return model
-
-
-def export_onnx(model: Any, dst: Path, opset: int = OPSET) -> None:
-    """Write ``model`` as ONNX (input ``input`` (N,160,160,3) float32, output ``embedding`` (N,128))."""
-    import tensorflow as tf
-    import tf2onnx
-
-    spec = (tf.TensorSpec((None, INPUT_SIZE, INPUT_SIZE, 3), tf.float32, name=INPUT_NAME),)
-
-    @tf.function(input_signature=spec)
-    def infer(x: Any) -> Any:
-        return tf.identity(model(x, training=False), name=OUTPUT_NAME)
-
-    proto, _ = tf2onnx.convert.from_function(infer, input_signature=spec, opset=opset)
-    # Name the output so the runtime need not guess which tensor is the embedding.
-    old = proto.graph.output[0].name
-    if old != OUTPUT_NAME:
-        for node in proto.graph.node:
-            node.output[:] = [OUTPUT_NAME if o == old else o for o in node.output]
-        proto.graph.output[0].name = OUTPUT_NAME
-    dst.write_bytes(proto.SerializeToString())
 
 
 def convert(src: Path, dst: Path) -> None:

@@ -20,13 +20,13 @@ converts too. TensorFlow, Keras, h5py and tf2onnx are imported inside the functi
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from models.convert.keras_onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx, write_atomically  # noqa: F401 - re-exported
 from models.errors import BackendUnavailable, WeightsError
 
 log = logging.getLogger(__name__)
@@ -37,9 +37,6 @@ BLOCKS = (2, 2, 3, 3, 3)
 STANDARD_WIDTHS = ((64, 128, 256, 512, 512), 4096, 2622)
 """(block filters, fc width, classes) of the published network."""
 EMBEDDING_DIM = 4096
-OPSET = 13
-INPUT_NAME = "input"
-OUTPUT_NAME = "embedding"
 
 Layer = tuple[str, list[NDArray[np.float32]]]
 
@@ -165,36 +162,6 @@ def keras_from_h5(path: Path) -> Any:
     for layer, values in zip(weighted, weights):
         layer.set_weights(values)
     return model
-
-
-def export_onnx(model: Any, dst: Path, opset: int = OPSET) -> None:
-    """Write a Keras image model as ONNX (input ``input`` (N, H, W, 3) float32, output ``embedding``),
-    atomically: a partial file never sits at ``dst``."""
-    import tensorflow as tf
-    import tf2onnx
-
-    shape = (None, *model.input.shape[1:])
-    spec = (tf.TensorSpec(shape, tf.float32, name=INPUT_NAME),)
-
-    @tf.function(input_signature=spec)
-    def infer(x: Any) -> Any:
-        return tf.identity(model(x, training=False), name=OUTPUT_NAME)
-
-    proto, _ = tf2onnx.convert.from_function(infer, input_signature=spec, opset=opset)
-    old = proto.graph.output[0].name
-    if old != OUTPUT_NAME:
-        for node in proto.graph.node:
-            node.output[:] = [OUTPUT_NAME if o == old else o for o in node.output]
-        proto.graph.output[0].name = OUTPUT_NAME
-    write_atomically(Path(dst), proto.SerializeToString())
-
-
-def write_atomically(dst: Path, data: bytes) -> None:
-    """Write ``data`` to ``dst`` through a temporary file in the same folder, then rename."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(dst.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, dst)
 
 
 def convert(src: Path, dst: Path) -> None:
