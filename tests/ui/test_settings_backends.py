@@ -28,6 +28,7 @@ from app.ui.models_dialog import DOWNLOAD, IMPORT
 from models.embedders import registry
 from models.embedders.base import EmbedderInfo
 from models.weights import WeightStore
+from models.embedders.registry import backend_info
 from tests.ui.helpers import enroll
 
 TINY = EmbedderInfo("tiny", (150, 150), 12, "dlib_chip", "l2", 0.5, "tiny test backend: colour means of the crop")
@@ -195,7 +196,8 @@ def test_suggested_threshold_is_shown_and_moves_the_slider_only_on_apply(qtbot, 
         enroll(ctx, who.replace("_", " ").title(), _photos(celebs, who, 3))
     window.go_to("Settings")
     page = window.settings
-    assert page.slider.value() == 43
+    default = backend_info("dlib").threshold
+    assert page.slider.value() == round(default * 100)
 
     qtbot.mouseClick(page.suggest_button, Qt.MouseButton.LeftButton)
     dialog = page.threshold_dialog
@@ -207,14 +209,14 @@ def test_suggested_threshold_is_shown_and_moves_the_slider_only_on_apply(qtbot, 
     cal = dialog.calibration
     assert cal is not None and cal.far_target == 0.01, dialog.result.text()
     text = dialog.result.text()
-    assert "From 3 people and 9 photos" in text and "In use: 0.43" in text and f"Proposed: {cal.proposed:.4f}" in text
-    assert page.slider.value() == 43, "nothing changes before Apply"
+    assert "From 3 people and 9 photos" in text and f"In use: {default:.2f}" in text and f"Proposed: {cal.proposed:.4f}" in text
+    assert page.slider.value() == round(default * 100), "nothing changes before Apply"
 
     qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
 
-    assert page.slider.value() == math.floor(cal.proposed * 100 + 1e-6) != 43
+    assert page.slider.value() == math.floor(cal.proposed * 100 + 1e-6) != round(default * 100)
     assert not dialog.isVisible() and "Save to keep it" in page.note.text()
-    assert ctx.engine.threshold == pytest.approx(0.43), "applied to the slider, not saved"
+    assert ctx.engine.threshold == pytest.approx(default), "applied to the slider, not saved"
 
 
 def test_suggesting_with_too_few_people_says_how_many_are_needed(qtbot, window, celebs: Path) -> None:
