@@ -60,12 +60,10 @@ class Probe:
 
 
 def run_once(app, data_dir: Path) -> dict[str, object]:  # noqa: ANN001
-    from PySide6.QtCore import QTimer
-
     from app.config import build_config
     from app.context import AppContext
     from app.services.enrollment import enroll_paths
-    from app.ui.launch import create_window
+    from app.ui.launch import create_window, every
 
     ctx = AppContext(build_config(str(data_dir)))
     enroll_paths(ctx, "Lin-Manuel Miranda", None, [LIN])
@@ -77,10 +75,7 @@ def run_once(app, data_dir: Path) -> dict[str, object]:  # noqa: ANN001
     window.live.start(str(CLIP))
     window.live.loop.result.connect(probe.on_result)
     # Paints happen in the event loop; sample the painted-frame counter right after each event batch.
-    ticker = QTimer()
-    ticker.setInterval(1)
-    ticker.timeout.connect(probe.on_tick)
-    ticker.start()
+    ticker = every(1, probe.on_tick)
     start = time.perf_counter()
     while window.live.running and time.perf_counter() - start < 60:
         app.processEvents()
@@ -116,9 +111,9 @@ def main() -> int:
             return 1
     if not args.display:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
-    from PySide6.QtWidgets import QApplication
+    from app.ui.launch import application
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     results = []
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="rollcall-bench-") as tmp:

@@ -63,13 +63,11 @@ def main() -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     data = Path(tempfile.mkdtemp(prefix="rollcall-shots-"))
     os.environ["ROLLCALL_DATA"] = str(data)
-    from PySide6.QtWidgets import QApplication
-
     from app.config import build_config
     from app.context import AppContext
-    from app.ui.launch import create_window
+    from app.ui.launch import application, create_window
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     OUT.mkdir(parents=True, exist_ok=True)
     ctx = AppContext(build_config(str(data)))
     window = create_window(ctx)

@@ -6,7 +6,9 @@ import logging
 import sys
 from pathlib import Path
 from types import TracebackType
+from typing import Callable
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.context import AppContext
@@ -48,6 +50,21 @@ def apply_style(app: QApplication) -> None:
         log.warning("style sheet not loaded: %s", exc)
 
 
+def application() -> QApplication:
+    """The running QApplication, created when there is none (also for scripts that drive the window)."""
+    app = QApplication.instance()
+    return app if isinstance(app, QApplication) else QApplication(sys.argv[:1])
+
+
+def every(interval_ms: int, callback: Callable[[], None]) -> QTimer:
+    """A started timer calling ``callback`` every ``interval_ms`` (keep a reference; ``stop()`` it when done)."""
+    timer = QTimer()
+    timer.setInterval(interval_ms)
+    timer.timeout.connect(callback)
+    timer.start()
+    return timer
+
+
 def create_window(ctx: AppContext) -> MainWindow:
     """The styled main window (the QApplication must exist)."""
     app = QApplication.instance()
@@ -63,7 +80,7 @@ def launch_window(ctx: AppContext, source: str | None = None) -> int:
         The process exit code.
     """
     attach_log_file(ctx.config.data_dir)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = application()
     app.setApplicationName("Rollcall")
     window = create_window(ctx)
     previous_hook = sys.excepthook
