@@ -13,7 +13,6 @@ from app.config import AppConfig
 from db.database import Database, open_database
 from db.repositories import Repository
 from models.engine import EngineConfig, FaceEngine
-from models.errors import StorageError
 from models.matching import Gallery
 
 log = logging.getLogger(__name__)
@@ -32,9 +31,7 @@ class AppContext:
     @property
     def database(self) -> Database:
         with self._lock:
-            if self._database is None:
-                if self.config.db_url.startswith("sqlite:///") and "memory" not in self.config.db_url:
-                    self._ensure_data_dir()
+            if self._database is None:  # open_database creates the folder and reports an unwritable one
                 self._database = open_database(self.config.db_url)
             return self._database
 
@@ -70,12 +67,3 @@ class AppContext:
                 self._database.close()
                 self._database = None
                 self._repo = None
-
-    def _ensure_data_dir(self) -> None:
-        try:
-            self.config.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StorageError(
-                f"cannot create the data folder {self.config.data_dir} ({exc.strerror}); "
-                "choose a writable one with --data-dir or ROLLCALL_DATA"
-            ) from exc
