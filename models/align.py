@@ -118,26 +118,27 @@ def align_arcface(image: RGBImage, landmarks: Landmarks, size: tuple[int, int]) 
     return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def align_box_margin(image: RGBImage, landmarks: Landmarks, size: tuple[int, int]) -> RGBImage:
-    """An upright square around the landmarks with a margin (FaceNet-style crop), resized to ``size``.
-
-    The square's side is 1.3 × the landmarks' larger extent, centred on their bounding box: for dlib's
-    68 points (jaw to brows) this approximates MTCNN's box plus FaceNet's 32-pixel margin at 160 px.
-    """
+def _landmark_square(landmarks: Landmarks, span: float) -> tuple[float, float, float]:
+    """Centre ``(cx, cy)`` of the landmarks' bounding box and ``span`` × its larger side."""
     pts = landmarks.array()
     (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-    side = 1.3 * max(x1 - x0, y1 - y0)
-    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    return (x0 + x1) / 2.0, (y0 + y1) / 2.0, span * max(x1 - x0, y1 - y0)
+
+
+def align_box_margin(image: RGBImage, landmarks: Landmarks, size: tuple[int, int], span: float = 1.3) -> RGBImage:
+    """An upright square around the landmarks with a margin (FaceNet-style crop), resized to ``size``.
+
+    The square's side is ``span`` × the landmarks' larger extent, centred on their bounding box: for dlib's
+    68 points (jaw to brows) 1.3 approximates MTCNN's box plus FaceNet's 32-pixel margin at 160 px.
+    """
+    cx, cy, side = _landmark_square(landmarks, span)
     return _square_crop(image, cx, cy, side, size[0])[0]
 
 
 def align_box_margin_facenet(image: RGBImage, landmarks: Landmarks, size: tuple[int, int]) -> RGBImage:
     """:func:`align_box_margin` with a 1.4× square, FaceNet's crop: on lfw-dev it scored 99.10 % against
     98.83 % with 1.3× (``bench/tune_facenet_crop.py``; moving the square up by 5 % of its side did not help)."""
-    pts = landmarks.array()
-    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-    side = 1.4 * max(x1 - x0, y1 - y0)
-    return _square_crop(image, (x0 + x1) / 2.0, (y0 + y1) / 2.0, side, size[0])[0]
+    return align_box_margin(image, landmarks, size, span=1.4)
 
 
 ALIGNERS: dict[str, Aligner] = {
@@ -187,8 +188,6 @@ def canonical_crop(image: RGBImage, landmarks: Landmarks) -> tuple[RGBImage, Lan
     An upright ``CANONICAL_SIZE`` square, :data:`CANONICAL_SPAN` times the landmarks' extent, centred on
     them; every aligner gives (up to resampling) the same crop from it as from the original image.
     """
-    pts = landmarks.array()
-    (x0, y0), (x1, y1) = pts.min(axis=0), pts.max(axis=0)
-    side = CANONICAL_SPAN * max(x1 - x0, y1 - y0)
-    crop, matrix = _square_crop(image, (x0 + x1) / 2.0, (y0 + y1) / 2.0, side, CANONICAL_SIZE)
+    cx, cy, side = _landmark_square(landmarks, CANONICAL_SPAN)
+    crop, matrix = _square_crop(image, cx, cy, side, CANONICAL_SIZE)
     return crop, landmarks.transformed(matrix)
