@@ -18,6 +18,7 @@ from models.convert import arcface_resnet  # noqa: E402
 from models.embedders import tflite  # noqa: E402
 from models.embedders.registry import EmbedderOptions, create_embedder  # noqa: E402
 from models.errors import WeightsError  # noqa: E402
+from tests.unit import keras2_h5  # noqa: E402
 
 WIDTHS, DIM = (8, 8, 16, 16, 32), 32
 # deepface leaves the head's first BatchNorm and its dense layer to Keras' automatic names.
@@ -34,18 +35,8 @@ def _randomise_batchnorm(model) -> None:
 
 
 def save_keras2_h5(model, path: Path) -> None:
-    """Weights in the Keras-2 ``save_weights`` layout (``layer_names``, ``weight_names``)."""
-    with h5py.File(path, "w") as f:
-        names = []
-        for layer in model.layers[1:]:
-            name = AUTO_NAMES.get(layer.name, layer.name)
-            names.append(name.encode())
-            group = f.create_group(name)
-            wnames = [f"{name}/{w.name}:0".encode() for w in layer.weights]
-            group.attrs["weight_names"] = wnames
-            for wname, value in zip(wnames, layer.get_weights()):
-                group.create_dataset(wname.decode(), data=value)
-        f.attrs["layer_names"] = names
+    """Weights in the Keras-2 ``save_weights`` layout with deepface's automatic layer names."""
+    keras2_h5.save_keras2_h5(model, path, lambda i, layer: AUTO_NAMES.get(layer.name, layer.name))
 
 
 @pytest.fixture(scope="module")

@@ -19,24 +19,14 @@ import main  # noqa: E402
 from models.convert import vggface  # noqa: E402
 from models.embedders.registry import EmbedderOptions, create_embedder  # noqa: E402
 from models.errors import WeightsError  # noqa: E402
+from tests.unit import keras2_h5  # noqa: E402
 
 SMALL = ((4, 8, 8, 16, 16), 24, 10)
 
 
 def save_keras2_h5(model, path: Path) -> None:
-    """Write ``model``'s weights the way Keras 2 ``save_weights`` laid out deepface's files: root attribute
-    ``layer_names`` (every layer, automatic Sequential names), per layer ``weight_names`` and datasets."""
-    with h5py.File(path, "w") as f:
-        names = []
-        for i, layer in enumerate(model.layers[1:], start=1):
-            name = f"{type(layer).__name__.lower()}_{i}"
-            names.append(name.encode())
-            group = f.create_group(name)
-            wnames = [f"{name}/{w.name}:0".encode() for w in layer.weights]
-            group.attrs["weight_names"] = wnames
-            for wname, value in zip(wnames, layer.get_weights()):
-                group.create_dataset(wname.decode(), data=value)
-        f.attrs["layer_names"] = names
+    """Weights in the Keras-2 ``save_weights`` layout with automatic Sequential names, as in deepface's file."""
+    keras2_h5.save_keras2_h5(model, path, lambda i, layer: f"{type(layer).__name__.lower()}_{i}")
 
 
 @pytest.fixture(scope="module")
