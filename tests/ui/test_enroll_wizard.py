@@ -7,6 +7,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFileDialog, QWizard
 
+from tests.conftest import need_shared
+
 
 def test_wizard_enrolls_a_person_from_photos(qtbot, window, celebs: Path, monkeypatch) -> None:
     photos = sorted((celebs / "train" / "jerry_seinfeld").glob("*.jpg"))[:3]
@@ -52,3 +54,38 @@ def test_unticked_crop_is_not_saved(qtbot, window, celebs: Path, monkeypatch) ->
     wizard.next()
     qtbot.waitUntil(wizard.save_page.isComplete, timeout=30_000)
     assert window.ctx.repo.list_people()[0].sample_count == 1
+
+
+def test_wizard_enrolls_from_the_camera(qtbot, window, celebs: Path, cameras) -> None:
+    """The camera takes varied samples by itself, says what to fix, and stops when it has enough."""
+    from tests.ui.conftest import FakeCamera, camera_frame
+
+    two = camera_frame(need_shared("data", "face-recognition-examples") / "examples" / "two_people.jpg")
+    jerry = [camera_frame(p) for p in sorted((celebs / "train" / "jerry_seinfeld").glob("*.jpg"))[:6]]
+    # Two people for the first 3 s (nothing may be taken), then Jerry alone, a different photo every 1/3 s.
+    cameras["desk"] = FakeCamera([two] * 9 + jerry, fps=30, hold=10)
+    window.live.source_edit.setText("fake-camera:desk")
+    wizard = window.open_wizard()
+    qtbot.keyClicks(wizard.who.name_edit, "Jerry Seinfeld")
+    wizard.next()
+
+    faces = wizard.faces
+    qtbot.mouseClick(faces.camera_button, Qt.MouseButton.LeftButton)
+    assert faces.camera_button.text() == "Stop the camera"
+    assert not faces.photos_button.isEnabled(), "photos and camera are not mixed while the camera runs"
+    qtbot.waitUntil(lambda: "2 faces in view" in faces.guidance.text(), timeout=60_000)
+    assert not faces.candidates, "nothing is captured while two people are in view"
+
+    qtbot.waitUntil(lambda: faces.camera is None, timeout=120_000)  # stops by itself once it has enough
+    assert faces.camera_button.text() == "Use the camera"
+    assert len(faces.candidates) == 5 and all(c.usable for c in faces.candidates)
+    assert "Done" in faces.guidance.text() or "Captured 5 of 5" in faces.guidance.text()
+    assert cameras["desk"].closed, "the camera is released"
+    assert faces.isComplete()
+
+    wizard.next()
+    assert wizard.review.grid.count() == 5
+    wizard.next()
+    qtbot.waitUntil(wizard.save_page.isComplete, timeout=30_000)
+    person = window.ctx.repo.list_people()[0]
+    assert (person.name, person.sample_count) == ("Jerry Seinfeld", 5)
