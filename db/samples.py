@@ -149,6 +149,24 @@ class SampleRepository(RepositoryBase):
             recompute_centroids(s, owners.values())
         return len(ids)
 
+    def embeddings_by_person(self, backend: str) -> dict[int, np.ndarray]:
+        """Every stored ``backend`` embedding, grouped by person: ``{person_id: (n, D) float32}``.
+
+        Raises:
+            StorageError: a stored embedding is damaged.
+        """
+        with self._db.session(write=False) as s:
+            rows = s.execute(
+                select(FaceSample.person_id, Embedding.sample_id, Embedding.vector, Embedding.dim)
+                .join(FaceSample, FaceSample.id == Embedding.sample_id)
+                .where(Embedding.backend == backend)
+                .order_by(FaceSample.person_id, Embedding.sample_id)
+            ).all()
+        grouped: dict[int, list[np.ndarray]] = {}
+        for pid, sid, vec, dim in rows:
+            grouped.setdefault(pid, []).append(_vectors.from_bytes(vec, dim, f"embedding of sample {sid} for {backend!r}"))
+        return {pid: np.stack(vs) for pid, vs in grouped.items()}
+
     def embedding_count(self, backend: str) -> int:
         """How many samples have an embedding for ``backend``."""
         with self._db.session(write=False) as s:

@@ -43,14 +43,14 @@ def cmd_reembed(args: argparse.Namespace, ctx: AppContext) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
-    from app.services.backends import apply_calibration, calibrate, ensure_embeddings
+    from app.services.backends import apply_calibration, calibrate
 
     bar = StderrProgress()
     try:
-        ensure_embeddings(ctx, bar)
         cal = calibrate(ctx, args.far, bar)
     finally:
         bar.close()
+    assert cal is not None  # nothing asks it to stop here (Ctrl-C raises KeyboardInterrupt)
     if args.apply:
         apply_calibration(ctx, cal)
     if args.json:

@@ -163,8 +163,16 @@ class Calibration:
         return asdict(self)
 
 
-def calibrate(ctx: AppContext, far: float = 0.001, progress: Progress = no_progress) -> Calibration:
+def calibrate(
+    ctx: AppContext, far: float = 0.001, progress: Progress = no_progress, should_stop: ShouldStop = never_stop
+) -> Calibration | None:
     """Propose the current backend's threshold from the enrolled people at false-accept rate ``far``.
+
+    Stored embeddings are used as they are; samples the backend has no embedding for yet are embedded first
+    (and kept), which ``should_stop`` can interrupt.
+
+    Returns:
+        The proposal, or ``None`` when stopped before every sample had an embedding.
 
     Raises:
         InvalidInput: ``far`` outside (0, 1), or fewer than two people / no person with two samples.
@@ -172,8 +180,13 @@ def calibrate(ctx: AppContext, far: float = 0.001, progress: Progress = no_progr
     if not 0.0 < far < 1.0:
         raise InvalidInput(f"--far {far} is out of range; use a rate between 0 and 1, e.g. 0.001")
     engine = ctx.engine
-    by_person = _person_vectors(ctx, engine, progress)
+    done = ensure_embeddings(ctx, progress, should_stop)
+    if done is not None and done.cancelled:
+        return None
+    progress(0, 1, "comparing")
+    by_person = {pid: l2_normalise(v) for pid, v in ctx.repo.embeddings_by_person(engine.info.name).items()}
     genuine, impostor = score_sets(by_person, engine.info.metric)
+    progress(1, 1, "comparing")
     if len(by_person) < 2 or len(genuine) == 0:
         raise InvalidInput(
             "calibration needs at least two enrolled people and someone with two or more photos; enroll more first"
@@ -200,19 +213,6 @@ def apply_calibration(ctx: AppContext, calibration: Calibration) -> None:
     ctx.config = replace(ctx.config, settings=settings)
     if ctx.config.engine.backend == calibration.backend:
         ctx.set_engine_config(replace(ctx.config.engine, threshold=settings.thresholds[calibration.backend]))
-
-
-def _person_vectors(ctx: AppContext, engine: FaceEngine, progress: Progress) -> dict[int, NDArray[np.float32]]:
-    """Unit embeddings of every stored sample, by person (the stored crops embedded with ``engine``)."""
-    people = [p for p in ctx.repo.list_people() if p.sample_count > 0]
-    out: dict[int, NDArray[np.float32]] = {}
-    for i, person in enumerate(people):
-        progress(i, len(people), f"embedding {person.name}")
-        _, vectors, _ = embed_records(engine, ctx.repo.list_samples(person.id))
-        if len(vectors):
-            out[person.id] = l2_normalise(vectors)
-    progress(len(people), len(people), "scores")
-    return out
 
 
 def score_sets(by_person: dict[int, NDArray[np.float32]], metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

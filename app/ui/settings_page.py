@@ -450,9 +450,9 @@ class SettingsPage(QWidget):
         self.note.setText(text)
 
 
-def _calibrate_job(ctx: AppContext, far: float, progress: Progress, should_stop: ShouldStop) -> Calibration:
-    """:func:`calibrate` for the worker (which passes ``should_stop``; calibration runs to its end)."""
-    return calibrate(ctx, far, progress)
+def _calibrate_job(ctx: AppContext, far: float, progress: Progress, should_stop: ShouldStop) -> Calibration | None:
+    """:func:`calibrate` for the worker; closing the dialog stops it (``None``)."""
+    return calibrate(ctx, far, progress, should_stop)
 
 
 def calibration_text(cal: Calibration) -> str:
@@ -577,7 +577,10 @@ class ThresholdDialog(QDialog):
         self.progress.setRange(0, max(1, total))
         self.progress.setValue(done)
 
-    def _on_done(self, cal: Calibration) -> None:
+    def _on_done(self, cal: Calibration | None) -> None:
+        if cal is None:
+            self._say("Stopped before every photo was compared; nothing proposed. Suggest again to go on.")
+            return
         self.calibration = cal
         self._say(calibration_text(cal))
         self.apply_button.setEnabled(True)
@@ -595,6 +598,12 @@ class ThresholdDialog(QDialog):
         self.job = None
         self.progress.hide()
         self.suggest_button.setEnabled(True)
+
+    def reject(self) -> None:  # Close, Esc or the window's close button
+        """Close; a comparison still running is stopped (embeddings it already stored are kept)."""
+        if self.job is not None:
+            self.job.cancel()
+        super().reject()
 
     def apply(self) -> None:
         """Hand the proposal to the page (its slider) and close."""

@@ -191,3 +191,14 @@ def test_store_embeddings_replaces_existing_vector(repo: Repository) -> None:
     repo.store_embeddings("dlib", {sample.id: [0.0, 3.0]})
     assert repo.embedding_count("dlib") == 1
     np.testing.assert_allclose(repo.centroids("dlib").matrix[0], [0.0, 1.0], atol=1e-6)
+
+
+def test_embeddings_by_person_returns_each_persons_stored_vectors(repo: Repository) -> None:
+    ada = repo.add_person("Ada", samples=[_sample(b"a"), _sample(b"b")], embeddings={"dlib": [[1.0, 0.0], [0.6, 0.8]]})
+    bob = repo.add_person("Bob", samples=[_sample(b"c")], embeddings={"dlib": [[0.0, 1.0]]})
+    repo.add_person("Cy", samples=[_sample(b"d")])  # no vectors for dlib yet
+    got = repo.embeddings_by_person("dlib")
+    assert sorted(got) == [ada.id, bob.id]
+    np.testing.assert_allclose(got[ada.id], [[1.0, 0.0], [0.6, 0.8]], atol=1e-6)
+    np.testing.assert_allclose(got[bob.id], [[0.0, 1.0]], atol=1e-6)
+    assert repo.embeddings_by_person("facenet") == {}
