@@ -21,8 +21,10 @@ The manifest ``resources/weights.json`` lists every model as one JSON object in 
 
 Cache layout, per model: ``<cache>/<name>/<file>`` plus ``installed.json`` (what was installed, the final file's
 sha256), and for converted models the verified weights file. Downloads are written to ``*.part`` files and
-renamed only after their sha256 matched, and ``installed.json`` is written last, so an interrupted or corrupted
-download never leaves a file that passes as complete.
+used only after their sha256 matched, and ``installed.json`` is written last, so an interrupted or corrupted
+download never leaves a file that passes as complete. A download that was cancelled or cut off keeps its
+``.part`` file, and the next ``fetch`` asks the server for the rest only (an HTTP ``Range`` request); a server
+that does not resume sends the whole file again. A lock file keeps two processes from writing the same part.
 """
 
 from __future__ import annotations
@@ -33,15 +35,17 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tarfile
 import urllib.error
 import urllib.request
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.client import HTTPException
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any, Callable, Iterator
 
 from models.errors import WeightsError
 from models.progress import Progress, ShouldStop, never_stop, no_progress
@@ -53,8 +57,9 @@ INSTALLED = "installed.json"
 CHUNK = 1 << 20
 TIMEOUT_S = 30.0
 
-Opener = Callable[[str, float], IO[bytes]]
-"""Opens a URL for reading: ``(url, timeout_s) -> response`` (``urllib.request.urlopen`` by default)."""
+Opener = Callable[[str, float, dict[str, str]], IO[bytes]]
+"""Opens a URL for reading: ``(url, timeout_s, extra request headers) -> response`` (``urllib.request.urlopen``
+by default). A response may have ``status`` (206 = the ``Range`` asked for) and ``headers``."""
 
 
 @dataclass(frozen=True)
@@ -163,8 +168,8 @@ def sha256_of(path: Path, progress: Progress = no_progress, should_stop: ShouldS
     return digest.hexdigest()
 
 
-def _default_opener(url: str, timeout: float) -> IO[bytes]:
-    request = urllib.request.Request(url, headers={"User-Agent": "Rollcall weights manager"})
+def _default_opener(url: str, timeout: float, headers: dict[str, str]) -> IO[bytes]:
+    request = urllib.request.Request(url, headers={"User-Agent": "Rollcall weights manager", **headers})
     return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 - URLs come from the manifest
 
 
@@ -262,7 +267,8 @@ class WeightStore:
         """Download, verify, extract and (where needed) convert ``name`` into the cache.
 
         Returns:
-            The installed file, or ``None`` when ``should_stop`` cancelled (nothing partial is left behind).
+            The installed file, or ``None`` when ``should_stop`` cancelled (nothing is installed; what was
+            downloaded stays in a ``.part`` file that the next fetch resumes).
 
         Raises:
             WeightsError: every source failed (network error, interrupted transfer, sha256 mismatch); the message
@@ -356,44 +362,61 @@ class WeightStore:
         except OSError as exc:
             raise WeightsError(f"cannot create the model cache {folder} ({exc.strerror}); set ROLLCALL_CACHE "
                                "to a writable folder") from exc
-        return folder / f"{filename}.{os.getpid()}.part"
+        return folder / f"{filename}.part"
 
     def _download(self, spec: ModelSpec, source: Source, progress: Progress, should_stop: ShouldStop) -> Path | None:
-        """``source`` downloaded to a ``.part`` file whose sha256 matched, or None when cancelled."""
+        """``source`` downloaded to a ``.part`` file whose sha256 matched, or None when cancelled (the part is
+        kept, so the next call resumes)."""
         part = self._part(spec, Path(source.url.split("?", 1)[0]).name or "download")
+        with _exclusive(part.with_name(part.name + ".lock"), spec.name):
+            return self._download_locked(spec, source, part, progress, should_stop)
+
+    def _download_locked(self, spec: ModelSpec, source: Source, part: Path, progress: Progress,
+                         should_stop: ShouldStop) -> Path | None:
         digest = hashlib.sha256()
-        done, total = 0, source.size or 0
+        have = part.stat().st_size if part.exists() else 0
+        if source.size and have >= source.size:  # downloaded earlier but not installed
+            if have == source.size and source.sha256 is not None and sha256_of(part) == source.sha256:
+                return part
+            part.unlink()
+            have = 0
+        done, total = have, source.size or 0
         try:
-            with self._open(source.url, TIMEOUT_S) as response, part.open("wb") as out:
-                length = response.headers.get("Content-Length") if hasattr(response, "headers") else None
-                total = int(length) if length else total
-                while chunk := response.read(CHUNK):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    done += len(chunk)
-                    progress(done, total, f"downloading {spec.name}")
-                    if should_stop():
-                        part.unlink(missing_ok=True)
-                        return None
+            headers = {"Range": f"bytes={have}-"} if have else {}
+            with self._open(source.url, TIMEOUT_S, headers) as response:
+                resumed = have > 0 and getattr(response, "status", 200) == 206 and _range_start(response) == have
+                if resumed:
+                    log.info("resuming %s at byte %d", source.url, have)
+                    with part.open("rb") as old:
+                        while block := old.read(CHUNK):
+                            digest.update(block)
+                else:
+                    done = 0
+                length = _header(response, "Content-Length")
+                total = done + int(length) if length else total
+                with part.open("ab" if resumed else "wb") as out:
+                    while chunk := response.read(CHUNK):
+                        out.write(chunk)
+                        digest.update(chunk)
+                        done += len(chunk)
+                        progress(done, total, f"downloading {spec.name}")
+                        if should_stop():
+                            return None
         except (OSError, HTTPException, ValueError) as exc:
-            part.unlink(missing_ok=True)
             raise WeightsError(
                 f"download of {source.url} failed after {done} of {total or '?'} bytes ({_reason(exc)}); run "
-                f"`python main.py models fetch {spec.name}` again, or download it elsewhere and use `models import`"
+                f"`python main.py models fetch {spec.name}` again to resume, or download it elsewhere and use "
+                "`models import`"
             ) from exc
-        except BaseException:  # Ctrl-C: leave no partial file behind
-            part.unlink(missing_ok=True)
-            raise
         expected_size = total or source.size
-        if expected_size and done != expected_size:
-            part.unlink(missing_ok=True)
+        if expected_size and done < expected_size:
             raise WeightsError(f"download of {source.url} was interrupted after {done} of {expected_size} bytes; "
-                               f"run `python main.py models fetch {spec.name}` again")
+                               f"run `python main.py models fetch {spec.name}` again to resume")
         actual = digest.hexdigest()
-        if source.sha256 is not None and actual != source.sha256:
+        if (source.sha256 is not None and actual != source.sha256) or (expected_size and done != expected_size):
             part.unlink(missing_ok=True)
             raise WeightsError(f"refusing {source.url}: sha256 mismatch, expected {source.sha256}, got {actual} "
-                               "(a corrupted or altered download)")
+                               "(a corrupted or altered download; it was deleted, fetch again to start over)")
         return part
 
     def _install_download(self, spec: ModelSpec, source: Source, archive: Path, progress: Progress,
@@ -495,6 +518,41 @@ def _extract(archive: Path, member: str, dst: Path, progress: Progress, should_s
         raise WeightsError(f"{archive.name} has no member {member!r}; it is not the expected archive") from None
     except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise WeightsError(f"{archive.name} cannot be unpacked ({_reason(exc)}); download it again") from exc
+
+
+def _header(response: object, name: str) -> str | None:
+    headers = getattr(response, "headers", None)
+    return headers.get(name) if headers is not None else None
+
+
+def _range_start(response: object) -> int | None:
+    """The first byte a 206 response holds (``Content-Range: bytes START-END/TOTAL``)."""
+    value = _header(response, "Content-Range") or ""
+    unit, _, rest = value.partition(" ")
+    start = rest.partition("-")[0]
+    return int(start) if unit == "bytes" and start.isdigit() else None
+
+
+@contextmanager
+def _exclusive(lock: Path, name: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` (one download of a file at a time, across processes)."""
+    with lock.open("a+b") as handle:
+        try:
+            if sys.platform == "win32":
+                import msvcrt
+
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise WeightsError(f"{name} is being downloaded by another Rollcall window or command; wait for it "
+                               "to finish, then try again") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)  # the lock itself goes with the handle's close
 
 
 def _copy_stream(src: IO[bytes], dst: Path, total: int, progress: Progress, should_stop: ShouldStop) -> bool:

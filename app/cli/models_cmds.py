@@ -111,7 +111,7 @@ def cmd_fetch(args: argparse.Namespace, ctx: AppContext) -> int:
     finally:
         bar.close()
     if path is None:
-        print("cancelled; nothing was installed", file=sys.stderr)
+        print("cancelled; nothing was installed (fetch again to resume the download)", file=sys.stderr)
         return 1
     print(path)
     return 0

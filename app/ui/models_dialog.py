@@ -60,7 +60,7 @@ def ask_for_weights(parent: QWidget | None, spec: ModelSpec, text: str) -> str:
 
 
 def fetch_model(cache_dir: Path, name: str, progress: Progress, should_stop: ShouldStop) -> Path | None:
-    """Download, verify and install ``name`` (``None`` when cancelled; nothing partial is left)."""
+    """Download, verify and install ``name`` (``None`` when cancelled: the next try resumes the download)."""
     return WeightStore(cache_dir).fetch(name, progress, should_stop)
 
 

@@ -364,7 +364,8 @@ class SettingsPage(QWidget):
 
     def _weights_done(self, path: Path | None) -> None:
         if path is None:
-            self._not_switched("The download was cancelled; nothing was installed.")
+            self._not_switched("The download was cancelled; nothing was installed. Choose the backend again to "
+                              "resume the download.")
         else:
             log.info("installed %s", path)
             self._start_reembed()

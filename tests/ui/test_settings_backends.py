@@ -112,7 +112,7 @@ def test_importing_a_wrong_weights_file_is_refused_in_a_message(qtbot, window, t
     page = _choose_backend(window, "facenet")
 
     qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: page.job is None and bool(warnings), timeout=10000)
+    qtbot.waitUntil(lambda: page.job is None and bool(warnings), timeout=60_000)
 
     assert "is not the facenet weights: sha256" in warnings[0]
     assert window.ctx.config.engine.backend == "dlib" and page.save_button.isEnabled()

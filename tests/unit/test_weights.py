@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 import re
 import tarfile
 import threading
@@ -48,9 +49,11 @@ ARCHIVE = _targz(MEMBER, PAYLOAD)
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """``/ok/NAME`` serves a file whole; ``/cut/NAME`` announces it whole but hangs up halfway."""
+    """``/ok/NAME`` serves a file (honouring ``Range: bytes=N-``); ``/cut/NAME`` announces it whole but hangs up
+    halfway; ``/norange/NAME`` always sends the whole file. ``ranges`` records each request's Range header."""
 
     files: dict[str, bytes] = {}
+    ranges: list[str | None] = []
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         mode, _, name = self.path.strip("/").partition("/")
@@ -58,15 +61,20 @@ class _Handler(BaseHTTPRequestHandler):
         if data is None:
             self.send_error(404)
             return
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(data)))
+        asked = self.headers.get("Range")
+        self.ranges.append(asked)
+        start = int(asked.removeprefix("bytes=").rstrip("-")) if asked and mode == "ok" else 0
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        self.send_header("Content-Length", str(len(data) - start))
         self.end_headers()
         if mode == "cut":
             self.wfile.write(data[: len(data) // 2])
             self.wfile.flush()
             self.close_connection = True
             return
-        self.wfile.write(data)
+        self.wfile.write(data[start:])
 
     def log_message(self, *args: object) -> None:
         pass
@@ -75,6 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def server() -> Iterator[str]:
     _Handler.files = {"tiny-1.0.tar.gz": ARCHIVE, "tiny-1.0.whl": _wheel(MEMBER, PAYLOAD)}
+    _Handler.ranges = []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
@@ -133,15 +142,52 @@ def test_a_download_with_the_wrong_sha256_is_refused_and_nothing_installed(tmp_p
         store.path("tiny")
 
 
-def test_an_interrupted_download_leaves_nothing_that_passes_as_complete(tmp_path: Path, server: str) -> None:
+def test_an_interrupted_download_resumes_where_it_stopped(tmp_path: Path, server: str) -> None:
     store = _store(tmp_path, _spec(f"{server}/cut/tiny-1.0.tar.gz"))
-    with pytest.raises(WeightsError, match="download of .* (failed|was interrupted)"):
+    with pytest.raises(WeightsError, match="download of .* (failed|was interrupted).*again to resume"):
         store.fetch("tiny")
     assert not store.is_installed("tiny") and store.list()[0].installed is False
-    assert _leftovers(store) == []
-    # A later, complete download installs normally.
+    assert _leftovers(store) == ["tiny-1.0.tar.gz.part"], "only the part, which nothing takes for complete"
+    kept = (store.cache_dir / "tiny" / "tiny-1.0.tar.gz.part").stat().st_size
+    assert 0 < kept < len(ARCHIVE)
+    # The next fetch asks for the rest only, and the joined file passes its sha256.
     good = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
     assert good.fetch("tiny").read_bytes() == PAYLOAD
+    assert _Handler.ranges[-1] == f"bytes={kept}-"
+    assert _leftovers(good) == ["installed.json", "tiny.bin"]
+
+
+def test_a_server_that_cannot_resume_sends_the_whole_file_again(tmp_path: Path, server: str) -> None:
+    part = tmp_path / "cache" / "tiny" / "tiny-1.0.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"stale bytes from another file")
+    store = _store(tmp_path, _spec(f"{server}/norange/tiny-1.0.tar.gz"))
+    assert store.fetch("tiny").read_bytes() == PAYLOAD
+    assert _Handler.ranges == ["bytes=29-"]
+
+
+def test_a_resumed_download_that_fails_its_checksum_is_deleted(tmp_path: Path, server: str) -> None:
+    part = tmp_path / "cache" / "tiny" / "tiny-1.0.tar.gz.part"
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 100)  # not the archive's first bytes
+    store = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
+    with pytest.raises(WeightsError, match="sha256 mismatch.*fetch again to start over"):
+        store.fetch("tiny")
+    assert _leftovers(store) == []
+    assert store.fetch("tiny").read_bytes() == PAYLOAD
+    assert _Handler.ranges == ["bytes=100-", None]
+
+
+def test_two_downloads_of_one_model_at_once_are_refused(tmp_path: Path, server: str) -> None:
+    from models.weights import _exclusive
+
+    store = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
+    lock = tmp_path / "cache" / "tiny" / "tiny-1.0.tar.gz.part.lock"
+    lock.parent.mkdir(parents=True)
+    with _exclusive(lock, "tiny"):
+        with pytest.raises(WeightsError, match="being downloaded by another Rollcall"):
+            store.fetch("tiny")
+    assert store.fetch("tiny").read_bytes() == PAYLOAD
 
 
 def test_a_truncated_file_without_length_is_refused_by_its_checksum(tmp_path: Path) -> None:
@@ -152,18 +198,22 @@ def test_a_truncated_file_without_length_is_refused_by_its_checksum(tmp_path: Pa
 
     spec = _spec("http://example.invalid/tiny-1.0.tar.gz")
     spec = replace(spec, sources=(replace(spec.sources[0], size=None),))
-    store = WeightStore(tmp_path / "cache", {"tiny": spec}, opener=lambda url, timeout: Response(half))
+    store = WeightStore(tmp_path / "cache", {"tiny": spec}, opener=lambda url, timeout, headers: Response(half))
     with pytest.raises(WeightsError, match="sha256 mismatch"):
         store.fetch("tiny")
     assert not store.is_installed("tiny") and _leftovers(store) == []
 
 
-def test_a_cancelled_download_returns_none_and_leaves_nothing(tmp_path: Path, server: str) -> None:
-    big = _targz(MEMBER, PAYLOAD * 3)  # several chunks, so there is a chance to stop
+def test_a_cancelled_download_returns_none_and_resumes_later(tmp_path: Path, server: str) -> None:
+    payload = random.Random(0).randbytes(3 << 20)  # incompressible: the archive spans several chunks
+    big = _targz(MEMBER, payload)
     _Handler.files["big.tar.gz"] = big
-    store = _store(tmp_path, _spec(f"{server}/ok/big.tar.gz", archive=big, sha256=_sha(PAYLOAD * 3)))
+    spec = _spec(f"{server}/ok/big.tar.gz", archive=big, sha256=_sha(payload), size=len(payload))
+    store = _store(tmp_path, spec)
     assert store.fetch("tiny", should_stop=lambda: True) is None
-    assert not store.is_installed("tiny") and _leftovers(store) == []
+    assert not store.is_installed("tiny") and _leftovers(store) == ["big.tar.gz.part"]
+    assert store.fetch("tiny").read_bytes() == payload
+    assert _Handler.ranges[-1] == "bytes=1048576-", "the second fetch asks for what the first did not get"
 
 
 def test_a_damaged_installed_file_is_refused_before_use(tmp_path: Path, server: str) -> None:
