@@ -26,6 +26,9 @@ class DetectorOptions:
         model_path: a model file for detectors that need one (YuNet).
         fallback: another detector to try when this one finds nothing (e.g. ``"cnn"`` behind ``"hog"`` for
             photos: finds turned and small faces HOG misses, at ~0.3-2 s a photo). Never for live video.
+        confirm_below: with a fallback, detections scoring below this are kept only when the fallback also finds
+            a face there (it looks at the region around the box only). HOG's weakest hits on photos are often
+            hair, hands or patterns; this removes them at the cost of one small fallback run each.
     """
 
     upsample: int = 0
@@ -33,6 +36,7 @@ class DetectorOptions:
     min_score: float = 0.0
     model_path: str | None = None
     fallback: str | None = None
+    confirm_below: float = 0.0
 
 
 class Detector(Protocol):

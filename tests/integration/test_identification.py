@@ -36,3 +36,18 @@ def test_lfw_subset_verification_accuracy_is_high(capsys):
     assert result["pairs"] == 300 and result["folds"] == 5
     assert result["accuracy"] >= 0.97 and result["auc"] >= 0.99
     assert 0.3 < result["threshold"] < 0.6  # an L2 distance between unit dlib vectors
+
+
+def test_a_weak_detection_on_hair_is_not_named_as_someone(tmp_path):
+    """HOG also fires, weakly, on the hair above Madonna's face in this photo; on photos the CNN detector is
+    asked to confirm weak hits, so only her face is reported (before, the hair was named "Elton John")."""
+    from models.engine import EngineConfig, FaceEngine
+    from models.imageio import load_image
+
+    photo = need_shared("data", "five-celebrity", "val", "madonna", "httpcdnfuncheapcomwpcontentuploadsVOGUEjpg.jpg")
+    image = load_image(photo)
+    photos = FaceEngine(EngineConfig())
+    [face] = photos.detect(image)
+    assert face.box.y > 50, "the face below the hair is the one kept"
+    live = FaceEngine(EngineConfig(fallback_detector=None))  # live video: no fallback, nothing confirmed
+    assert len(live.detect(image)) == 2
