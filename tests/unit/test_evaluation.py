@@ -51,3 +51,53 @@ def test_tar_at_far_counts_genuine_pairs_above_the_strictest_impostor():
     scores = np.array([0.1, 0.2, 0.95, 0.5, 0.99])
     same = np.array([False, False, False, True, True])
     assert tar_at_far(scores, same, far=0.001) == 0.5
+
+
+def _face(x, y, w, h):
+    from models.types import BBox, Detection, Landmarks
+
+    return Detection(BBox(x, y, w, h), 1.0, Landmarks(((x + w / 3, y + h / 3), (x + 2 * w / 3, y + h / 3)), "five"))
+
+
+def test_the_face_used_must_cover_the_image_centre():
+    from models.evaluation import central_face
+
+    image = np.zeros((250, 250, 3), np.uint8)
+    beside = _face(0, 83, 75, 88)  # someone at the edge, the labelled person missed
+    subject = _face(80, 80, 100, 100)
+    assert central_face([beside], image) is None
+    assert central_face([beside, subject], image) is subject
+    assert central_face([], image) is None
+
+
+def test_when_no_face_covers_the_centre_the_fallback_detector_looks_again(tmp_path):
+    import cv2
+
+    from models.evaluation import embed_centred_face
+
+    path = tmp_path / "a.png"
+    cv2.imwrite(str(path), np.zeros((250, 250, 3), np.uint8))
+    beside, subject = _face(0, 83, 75, 88), _face(80, 80, 100, 100)
+
+    class Engine:
+        def __init__(self, first, again):
+            self.first, self.again, self.used = first, again, None
+
+        def detect(self, image):
+            return self.first
+
+        def detect_again(self, image):
+            return self.again
+
+        def centre_face(self, image):
+            return _face(110, 75, 110, 110)
+
+        def embed(self, image, marks):
+            self.used = marks[0]
+            return np.ones((1, 4), np.float32)
+
+    found = Engine([beside], [beside, subject])
+    assert embed_centred_face(found, path)[1] is False and found.used is subject.landmarks
+    lost = Engine([beside], [])
+    assert embed_centred_face(lost, path)[1] is True, "counted as a fallback"
+    assert lost.used == _face(110, 75, 110, 110).landmarks
