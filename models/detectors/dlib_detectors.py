@@ -58,21 +58,20 @@ class _DlibDetector:
                 )
                 box = BBox(big.left(), big.top(), big.width(), big.height()).clipped(image.shape[1], image.shape[0])
                 found.append(Detection(box, float(score), self._landmarks(image, big)))
-        if found and self._options.fallback and self._options.fallback != self.name:
-            found = [d for d in found if d.score >= self._options.confirm_below or self._confirmed(image, d.box)]
-        if not found and self._options.fallback and self._options.fallback != self.name:
+        if self._has_fallback and found:  # weak hits count only when the fallback sees a face there too
+            confirm = self._options.confirm_below
+            found = [d for d in found if d.score >= confirm or self._fallback_detector().finds_face_at(image, d.box)]
+        if self._has_fallback and not found:
             found = self._fallback_detector().detect(image)
         return sorted(found, key=lambda d: -d.score)
 
+    @property
+    def _has_fallback(self) -> bool:
+        return bool(self._options.fallback) and self._options.fallback != self.name
+
     def detect_with_fallback(self, image: RGBImage) -> list[Detection]:
         """All faces the fallback detector finds in ``image`` (``[]`` without one): a second, slower look."""
-        if not self._options.fallback or self._options.fallback == self.name:
-            return []
-        return self._fallback_detector().detect(image)
-
-    def _confirmed(self, image: RGBImage, box: BBox) -> bool:
-        """Whether the fallback detector finds a face overlapping ``box`` in the region around it."""
-        return self._fallback_detector().finds_face_at(image, box)
+        return self._fallback_detector().detect(image) if self._has_fallback else []
 
     def finds_face_at(self, image: RGBImage, box: BBox) -> bool:
         """Whether this detector finds a face overlapping ``box`` (IoU ≥ 0.3), looking only at the box with a
@@ -81,9 +80,10 @@ class _DlibDetector:
         x0, y0 = max(0, box.x - box.w), max(0, box.y - box.h)
         x1, y1 = min(w, box.x + 2 * box.w), min(h, box.y + 2 * box.h)
         scale = 120.0 / max(1, box.h)
-        region = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1]), (max(1, round((x1 - x0) * scale)),
-                            max(1, round((y1 - y0) * scale))), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-        target = BBox(round((box.x - x0) * scale), round((box.y - y0) * scale), round(box.w * scale), round(box.h * scale))
+        size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        region = cv2.resize(np.ascontiguousarray(image[y0:y1, x0:x1]), size, interpolation=interp)
+        target = BBox(box.x - x0, box.y - y0, box.w, box.h).scaled(scale)
         with self._lock:
             hits = [r for r, _ in self._raw(np.ascontiguousarray(region), 0)]
         return any(target.iou(BBox(r.left(), r.top(), r.width(), r.height())) >= 0.3 for r in hits)
