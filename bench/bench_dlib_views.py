@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 SHARED = Path(os.environ.get("ROLLCALL_SHARED", REPO.parent / "shared"))
 
-from models.evaluation import best_threshold, central_face, read_pairs, roc_auc  # noqa: E402
+from models.evaluation import best_threshold, centred_subject, read_pairs, roc_auc, tar_at_far  # noqa: E402
 
 VIEWS = ("68", "68m", "5", "5m", "68p35", "68p35m", "5p35", "5p35m", "68r+", "68r-", "5r+", "5r-")
 SHIPPED = ("68", "68m", "5", "5m")
@@ -71,8 +71,7 @@ def _chips(path: str) -> tuple[str, np.ndarray]:
 
     assert _engine is not None and _model is not None
     image = np.ascontiguousarray(load_image(path))
-    det = central_face(_engine.detect(image), image) or central_face(_engine.detect_again(image), image)
-    det = det or _engine.centre_face(image)
+    det, _ = centred_subject(_engine, image)
     pts = det.landmarks.array()
     shapes = (_dlib_shape(pts[:68]), _dlib_shape(pts[68:73]) if len(pts) >= 73 else _dlib_shape(pts[:68]))
     chips = []
@@ -101,14 +100,6 @@ def balanced_error(scores: np.ndarray, same: np.ndarray) -> float:
     tar = np.cumsum(s) / s.sum()
     far = np.cumsum(~s) / (~s).sum()
     return float(np.min(((1 - tar) + far) / 2))
-
-
-def tar_at(scores: np.ndarray, same: np.ndarray, far_target: float = 1e-3) -> float:
-    order = np.argsort(-scores)
-    s = same[order]
-    far = np.cumsum(~s) / (~s).sum()
-    i = int(np.searchsorted(far, far_target, side="right")) - 1
-    return float((np.cumsum(s) / s.sum())[max(i, 0)])
 
 
 def tuning_pairs(paths: list[str], rng: random.Random) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -170,7 +161,7 @@ def main() -> int:
         e = _combine(per_view, weights)
         scores[name] = s = (e[first] * e[second]).sum(1)
         print(f"  {name:34s} balanced error {100 * balanced_error(s, label):.3f} %  AUC {roc_auc(s, label):.5f}  "
-              f"TAR@1e-3 {100 * tar_at(s, label):.2f} %")
+              f"TAR@1e-3 {100 * tar_at_far(s, label):.2f} %")
     shipped = "shipped (68 + 5 chips, mirrored)"
     groups = {n: np.where(person == n)[0] for n in np.unique(person)}
     names = list(groups)

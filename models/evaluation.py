@@ -125,11 +125,17 @@ def _embed_one(path: Path) -> tuple[Path, NDArray[np.float32], bool]:
 def embed_centred_face(engine: FaceEngine, path: Path) -> tuple[NDArray[np.float32], bool]:
     """Embedding of the most central face of an image, and whether the centre-box fallback was used."""
     image = load_image(path)
-    det = central_face(engine.detect(image), image) or central_face(engine.detect_again(image), image)
-    fell_back = det is None
-    if det is None:
-        det = engine.centre_face(image)
+    det, fell_back = centred_subject(engine, image)
     return engine.embed(image, [det.landmarks])[0], fell_back
+
+
+def centred_subject(engine: FaceEngine, image: RGBImage) -> tuple[Detection, bool]:
+    """The labelled person of a centred photo (see the module docstring), and whether the centre box was used."""
+    dets = engine.detect(image)  # when HOG finds nothing, this already ran the fallback detector
+    det = central_face(dets, image) or (central_face(engine.detect_again(image), image) if dets else None)
+    if det is None:
+        return engine.centre_face(image), True
+    return det, False
 
 
 def central_face(dets: list[Detection], image: RGBImage) -> Detection | None:
