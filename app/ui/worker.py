@@ -7,14 +7,49 @@ arrives through :attr:`Job.finished`, an exception through :attr:`Job.failed`.
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
 
 log = logging.getLogger(__name__)
+
+
+class GuiThreadCollector(QObject):
+    """Runs Python's cyclic garbage collection on the GUI thread only, while the window is open.
+
+    Automatic collection starts on whichever thread happens to allocate when a generation fills up. On a worker
+    thread it can free Qt objects that belong to the GUI thread, and the process crashes (seen once in CI: a
+    segfault while a re-embedding worker ran a database query). So automatic collection is switched off and a
+    timer on the GUI thread collects each generation once its count passes the usual threshold.
+    :meth:`stop` restores automatic collection.
+    """
+
+    def __init__(self, parent: QObject, interval_ms: int = 250) -> None:
+        super().__init__(parent)
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.timeout.connect(self.collect)
+        self._timer.start(interval_ms)
+
+    @Slot()
+    def collect(self) -> None:
+        """Collect the generations whose allocation counts passed their thresholds (oldest first)."""
+        counts, limits = gc.get_count(), gc.get_threshold()
+        for generation in (2, 1, 0):
+            if counts[generation] > limits[generation]:
+                gc.collect(generation)
+                return
+
+    def stop(self) -> None:
+        self._timer.stop()
+        gc.collect()
+        if self._was_enabled:
+            gc.enable()
 
 
 class Job(QObject):
