@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from app.cli.common import parse_date
+from app.text import count
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def cmd_export(args: argparse.Namespace, ctx: AppContext) -> int:
         session_id = match[0].id
     events = ctx.repo.list_events(session_id=session_id, start=start, end=end)
     n = write_csv(args.out, events)
-    print(f"wrote {n} attendance row(s) to {args.out}")
+    print(f"wrote {count(n, 'attendance row')} to {args.out}")
     return 0
 
 
@@ -46,5 +47,5 @@ def cmd_sessions(args: argparse.Namespace, ctx: AppContext) -> int:
     if not sessions:
         print("no sessions yet: `python main.py watch --source 0` starts one")
     for s in sessions:
-        print(f"{s.name}: started {s.started_at.astimezone():%Y-%m-%d %H:%M}, {s.n_events} mark(s)")
+        print(f"{s.name}: started {s.started_at.astimezone():%Y-%m-%d %H:%M}, {count(s.n_events, 'mark')}")
     return 0

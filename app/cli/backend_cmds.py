@@ -7,6 +7,7 @@ import json
 import sys
 
 from app.cli.models_cmds import StderrProgress
+from app.text import count
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ def cmd_reembed(args: argparse.Namespace, ctx: AppContext) -> int:
         result = reembed(ctx, args.reembed_backend, bar)
     finally:
         bar.close()
-    print(f"{result.backend}: embedded {result.embedded} face(s); {result.remaining} still without an embedding")
+    print(f"{result.backend}: embedded {count(result.embedded, 'face')}; {result.remaining} still without an embedding")
     for sample_id, reason in result.failed:
         print(f"  sample {sample_id}: {reason}", file=sys.stderr)
     return 0 if result.remaining == 0 else 1

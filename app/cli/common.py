@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import date, datetime, time, timezone
-from typing import Any
+from typing import Any, Collection, Sequence
 
 from models.errors import InvalidInput
 
@@ -50,3 +50,25 @@ def parse_date(text: str | None, end: bool = False) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # interpret as local time
     return moment.astimezone(timezone.utc)
+
+
+def engine_name_problem(backend: str | None, detector: str | None) -> str | None:
+    """What is wrong with ``--backend``/``--detector`` (an unknown name, with the known ones), or ``None``."""
+    from models.detectors import known_detectors
+    from models.embedders.registry import known_backends
+
+    if backend is not None and backend not in known_backends():
+        return f"unknown backend {backend!r} (--backend); known backends: {', '.join(known_backends())}"
+    if detector is not None and detector not in known_detectors():
+        return f"unknown detector {detector!r} (--detector); known detectors: {', '.join(known_detectors())}"
+    return None
+
+
+def table_lines(header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int] = ()) -> list[str]:
+    """``rows`` under ``header`` as aligned text columns (two spaces apart; columns in ``right`` right-aligned)."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows)]
+    lines = []
+    for row in (header, *rows):
+        cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+    return lines

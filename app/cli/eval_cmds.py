@@ -6,6 +6,7 @@ import argparse
 import os
 
 from app.cli.common import print_json, stderr_progress
+from app.text import count
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -36,6 +37,6 @@ def cmd_eval(args: argparse.Namespace, ctx: AppContext) -> int:
         f"over {result.folds} folds ({result.pairs} pairs, {result.images} images)\n"
         f"threshold: same if {result.metric} {cmp} {result.threshold:.4f}; ROC AUC {result.auc:.4f}; "
         f"TAR {100 * result.tar_at_far:.2f}% at FAR {result.far:g}\n"
-        f"no face detected in {result.no_face} image(s) (fallback: {result.fallback}); {result.seconds:.0f} s"
+        f"no face detected in {count(result.no_face, 'image')} (fallback: {result.fallback}); {result.seconds:.0f} s"
     )
     return 0

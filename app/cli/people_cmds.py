@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli.common import print_json, stderr_progress
+from app.cli.common import print_json, stderr_progress, table_lines
+from app.text import count
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -37,7 +38,7 @@ def cmd_enroll(args: argparse.Namespace, ctx: AppContext) -> int:
 
     result = enroll_paths(ctx, args.name, args.external_id, args.paths, stderr_progress, strict=True)
     person = result.person
-    print(f"enrolled {person.name} (#{person.id}) with {result.stored} new photo(s); {person.sample_count} in all")
+    print(f"enrolled {person.name} (#{person.id}) with {count(result.stored, 'new photo')}; {person.sample_count} in all")
     return 0
 
 
@@ -48,13 +49,14 @@ def cmd_enroll_folder(args: argparse.Namespace, ctx: AppContext) -> int:
     failed = 0
     for r in results:
         if r.person is not None:
-            print(f"enrolled {r.person.name} (#{r.person.id}) with {r.stored} photo(s)")
+            print(f"enrolled {r.person.name} (#{r.person.id}) with {count(r.stored, 'photo')}")
         else:
             failed += 1
         for source, problem in r.rejected:
             print(f"skipped: {problem}", file=sys.stderr)
     if failed:
-        print(f"error: {failed} person folder(s) had no usable photo; nothing was stored for them", file=sys.stderr)
+        folders = "1 person folder has" if failed == 1 else f"{failed} person folders have"
+        print(f"error: {folders} no usable photo; nothing was stored for them", file=sys.stderr)
         return 1
     return 0
 
@@ -78,15 +80,19 @@ def cmd_people(args: argparse.Namespace, ctx: AppContext) -> int:
         return 0
     if not people:
         print("nobody is enrolled yet: `python main.py enroll --name NAME PHOTO...`")
-    for p in people:
-        ext = f" [{p.external_id}]" if p.external_id else ""
-        seen = p.last_seen.astimezone().strftime("%Y-%m-%d %H:%M") if p.last_seen else "never"
-        print(f"#{p.id:<4} {p.name}{ext}  {p.sample_count} photo(s), last seen {seen}")
+        return 0
+    rows = [
+        (f"#{p.id}", p.name, p.external_id or "", str(p.sample_count),
+         p.last_seen.astimezone().strftime("%Y-%m-%d %H:%M") if p.last_seen else "never")  # fmt: skip
+        for p in people
+    ]
+    for line in table_lines(("#", "Name", "Id", "Photos", "Last seen"), rows, right={0, 3}):
+        print(line)
     return 0
 
 
 def cmd_remove(args: argparse.Namespace, ctx: AppContext) -> int:
     person = ctx.repo.find_person(args.person)
     ctx.repo.remove_person(person.id)
-    print(f"removed {person.name} (#{person.id}) with their {person.sample_count} photo(s) and vectors")
+    print(f"removed {person.name} (#{person.id}) with their {count(person.sample_count, 'photo')} and vectors")
     return 0

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("identify", help="name every face in the images (or Unknown)")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = sub.add_parser("identify", help="name every face in the images (or Unknown); a folder means the images in it")
+    p.add_argument("images", nargs="+", metavar="IMAGE_OR_DIR")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=cmd_identify)
 
@@ -25,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_identify(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.enrollment import expand_paths
     from app.services.recognition import identify_image
     from models.imageio import load_image
 
@@ -34,7 +35,7 @@ def cmd_identify(args: argparse.Namespace, ctx: AppContext) -> int:
     ensure_embeddings(ctx, stderr_progress)  # after a backend switch: embed the stored crops first
     gallery = ctx.gallery()
     report = []
-    for path in args.images:
+    for path in map(str, expand_paths(args.images)):  # a folder: the images directly inside it, sorted
         results = identify_image(ctx, load_image(path), gallery)
         faces = [
             {"box": r.detection.box.as_list(), "name": r.match.name, "person_id": r.match.person_id, "score": round(r.match.score, 4)}

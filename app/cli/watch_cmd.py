@@ -6,12 +6,14 @@ import argparse
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from app.cli.common import print_json
+from app.text import count
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.services.live import LiveUpdate
     from db.records import EventRecord
 
 
@@ -42,6 +44,38 @@ def event_line(event: EventRecord) -> str:
     return f"✓ {event.person_name} present at {local}{score} in {event.session_name}"
 
 
+def already_marked_line(name: str, session: str) -> str:
+    """What ``watch`` says when it recognises someone who was marked in ``session`` before this run."""
+    return (
+        f"· {name} seen, already marked present in session {session!r} "
+        "(to mark people again, start a new session: --session NAME)"
+    )
+
+
+class AlreadyMarked:
+    """Notices the people the recognizer names but the marker did not mark: they were marked before.
+
+    Feed it every :class:`LiveUpdate` (:meth:`on_update`); it calls ``say`` once per such person.
+    """
+
+    def __init__(self, session: str, say: Callable[[str], None]) -> None:
+        self.session = session
+        self.say = say
+        self.marked: set[int] = set()
+        self.names: dict[int, str] = {}
+
+    def on_update(self, update: LiveUpdate) -> None:
+        from models.tracking import TrackState
+
+        self.marked.update(e.person_id for e in update.events)
+        for view in update.tracks:
+            pid = view.person_id
+            if view.state is not TrackState.KNOWN or pid is None or pid in self.marked or pid in self.names:
+                continue
+            self.names[pid] = view.name or f"#{pid}"
+            self.say(already_marked_line(self.names[pid], self.session))
+
+
 def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.attendance import default_session_name
     from app.services.live import run_watch
@@ -64,13 +98,18 @@ def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
         print_json(event_json(event)) if args.json else print(event_line(event))
         sys.stdout.flush()
 
+    def say(line: str) -> None:  # --json keeps stdout for attendance events only
+        print(line, file=sys.stderr if args.json else sys.stdout, flush=True)
+
+    already = AlreadyMarked(session, say)
     stop = threading.Event()
     with _stop_on_ctrl_c(stop):
-        summary = run_watch(ctx, args.source, session, args.max_frames, on_event, stop.is_set)
+        summary = run_watch(ctx, args.source, session, args.max_frames, on_event, stop.is_set, on_update=already.on_update)
     stages = ", ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms.items())
+    before = f" ({count(len(already.names), 'person')} seen had been marked already)" if already.names else ""
     print(
         f"watched {summary.frames} frames in {summary.seconds:.1f} s ({summary.fps:.1f} frames/s); "
-        f"{len(summary.events)} marked in session {session!r}; ms per frame: {stages}",
+        f"{len(summary.events)} marked in session {session!r}{before}; ms per frame: {stages}",
         file=sys.stderr,
     )
     return 0

@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.context import AppContext
+from app.text import count
 from db.records import SampleRecord
 from models.embedders.base import l2_normalise
 from models.engine import FaceEngine
@@ -105,7 +106,7 @@ def ensure_embeddings(
     missing = pending_count(ctx, name)
     if missing == 0:
         return None
-    log.info("%d stored face(s) have no %s embedding yet; embedding them now", missing, name)
+    log.info("%s have no %s embedding yet; embedding them now", count(missing, "stored face"), name)
     return reembed(ctx, name, progress, should_stop)
 
 

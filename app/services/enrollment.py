@@ -11,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.context import AppContext
+from app.text import count
 from db.records import NewSample, PersonRecord
 from models.engine import FaceEngine, make_canonical
 from models.errors import BadImage, InvalidInput, NoFaceFound, NotFound, RollcallError
@@ -125,7 +126,7 @@ def save_candidates(
         raise InvalidInput("the person's name is empty; give a name")
     usable = [c for c in candidates if c.usable]
     if not usable:
-        raise NoFaceFound(f"no usable face among {len(candidates)} photo(s) for {name!r}; nothing was stored")
+        raise NoFaceFound(f"no usable face among {count(len(candidates), 'photo')} for {name!r}; nothing was stored")
     samples = [
         NewSample(encode_jpeg(c.crop), [tuple(p) for p in c.landmarks.points], c.landmarks.scheme, c.source, c.quality.score)
         for c in usable
@@ -180,7 +181,7 @@ def enroll_paths(
     rejected = tuple((c.source, c.problem) for c in cands if c.problem)
     if strict and rejected:
         first = next(c for c in cands if c.problem)
-        more = f" (and {len(rejected) - 1} more rejected photo(s))" if len(rejected) > 1 else ""
+        more = f" (and {count(len(rejected) - 1, 'more rejected photo')})" if len(rejected) > 1 else ""
         raise (first.error or BadImage)(f"{first.problem}{more}; nothing was stored")
     if not any(c.usable for c in cands):
         return EnrollResult(None, 0, rejected)

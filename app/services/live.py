@@ -221,10 +221,12 @@ def run_watch(
     on_event: Callable[[EventRecord], None] | None = None,
     should_stop: ShouldStop = never_stop,
     config: LiveConfig | None = None,
+    on_update: Callable[[LiveUpdate], None] | None = None,
 ) -> WatchSummary:
     """Recognize and mark attendance on a source until it ends, ``max_frames`` or ``should_stop()``.
 
-    Files are processed as fast as possible (not paced).
+    Files are processed as fast as possible (not paced). ``on_event`` gets each attendance event;
+    ``on_update``, when given, every frame's :class:`LiveUpdate` (after its events).
 
     Raises:
         SourceError: the source cannot be opened (a live source that drops ends the watch, logged).
@@ -236,7 +238,7 @@ def run_watch(
         label = "camera" if source.is_live else "video"
         recognizer = LiveRecognizer(ctx, marker, config, source_label=label)
         recognizer.set_clock(source.started_at)
-        return _watch_loop(recognizer, source, max_frames, on_event or (lambda e: None), should_stop)
+        return _watch_loop(recognizer, source, max_frames, on_event or (lambda e: None), should_stop, on_update)
 
 
 def _watch_loop(
@@ -245,6 +247,7 @@ def _watch_loop(
     max_frames: int | None,
     on_event: Callable[[EventRecord], None],
     should_stop: ShouldStop,
+    on_update: Callable[[LiveUpdate], None] | None = None,
 ) -> WatchSummary:
     totals = dict.fromkeys((*STAGES, "read"), 0.0)
     events: list[EventRecord] = []
@@ -271,6 +274,8 @@ def _watch_loop(
         for event in update.events:
             events.append(event)
             on_event(event)
+        if on_update is not None:
+            on_update(update)
     seconds = time.perf_counter() - start
     stage_ms = {k: v / frames for k, v in totals.items()} if frames else totals
     fps = frames / seconds if seconds > 0 else 0.0

@@ -28,13 +28,19 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.services.attendance import default_session_name, write_csv
+from app.text import count
 from db.records import EventRecord, PersonRecord
 from app.ui.messages import confirm, show_error
 from models.errors import RollcallError
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Time", "Name", "Id", "Session", "Source", "Score")
+COLUMNS = ("Time", "Name", "Id", "Session", "Source", "Score", "Backend")
+"""The table's columns, in the order of the CSV export's."""
+COLUMN_PADDING = 28
+"""Pixels added to each column's content width, so neighbouring columns do not run together."""
+NAME_WIDTH = (120, 280)
+"""Least and most width of the Name column (long names are elided, the full name is in the tooltip)."""
 
 
 def local_midnight_utc(day: date) -> datetime:
@@ -114,8 +120,8 @@ class AttendancePage(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.count = QLabel()
         self.count.setObjectName("muted")
@@ -176,14 +182,28 @@ class AttendancePage(QWidget):
         self.table.setRowCount(len(self.events))
         for row, e in enumerate(self.events):
             score = "" if e.score is None else f"{e.score:.2f}"
-            values = (f"{e.time.astimezone():%Y-%m-%d %H:%M:%S}", e.person_name, e.external_id or "", e.session_name, e.source, score)
+            values = (f"{e.time.astimezone():%Y-%m-%d %H:%M:%S}", e.person_name, e.external_id or "", e.session_name,
+                      e.source, score, e.backend or "")  # fmt: skip
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, e.id)
+                item.setToolTip(text)
+                if c == 5:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, c, item)
+        self._fit_columns()
         n = len(self.events)
-        self.count.setText("No attendance recorded yet for these filters." if n == 0 else f"{n} entr{'y' if n == 1 else 'ies'} shown")
+        self.count.setText("No attendance recorded yet for these filters." if n == 0 else f"{count(n, 'entry')} shown")
         self._update_buttons()
+
+    def _fit_columns(self) -> None:
+        """Each column as wide as its content plus some air; the Name column within :data:`NAME_WIDTH`."""
+        self.table.resizeColumnsToContents()
+        for c in range(len(COLUMNS) - 1):
+            width = self.table.columnWidth(c) + COLUMN_PADDING
+            if c == 1:
+                width = min(max(width, NAME_WIDTH[0]), NAME_WIDTH[1])
+            self.table.setColumnWidth(c, width)
 
     def _update_buttons(self) -> None:
         self.remove_button.setEnabled(bool(self.table.selectionModel().selectedRows()))
@@ -238,4 +258,4 @@ class AttendancePage(QWidget):
         except RollcallError as exc:
             show_error(self, "Export failed", exc)
             return
-        self.count.setText(f"Exported {n} entr{'y' if n == 1 else 'ies'} to {path}")
+        self.count.setText(f"Exported {count(n, 'entry')} to {path}")

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.services.enrollment import Candidate, analyze_paths, expand_paths, save_candidates
+from app.text import count
 from app.ui.capture import CaptureCoach, CaptureStep
 from app.ui.frameloop import FrameLoop, start_loop
 from app.ui.images import pixmap_from_rgb, qimage_from_rgb
@@ -41,6 +42,22 @@ log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.webp *.tif *.tiff *.pgm);;All files (*)"
 THUMB = 96
+STRIP_THUMB = 56
+
+
+def thumbnail_strip() -> QListWidget:
+    """A wrapping grid of small face thumbnails (hidden until it holds some)."""
+    strip = QListWidget()
+    strip.setViewMode(QListView.ViewMode.IconMode)
+    strip.setIconSize(QSize(STRIP_THUMB, STRIP_THUMB))
+    strip.setGridSize(QSize(STRIP_THUMB + 8, STRIP_THUMB + 8))
+    strip.setResizeMode(QListView.ResizeMode.Adjust)
+    strip.setMovement(QListView.Movement.Static)
+    strip.setSelectionMode(QListView.SelectionMode.NoSelection)
+    strip.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+    strip.setMinimumHeight(STRIP_THUMB + 16)
+    strip.hide()
+    return strip
 
 
 class WhoPage(QWizardPage):
@@ -113,12 +130,14 @@ class FacesPage(QWizardPage):
         self.guidance.setWordWrap(True)
         self.summary = QLabel("No photos yet.")
         self.summary.setWordWrap(True)
+        self.strip = thumbnail_strip()
         col = QVBoxLayout(self)
         col.addLayout(row)
         col.addLayout(prow)
         col.addWidget(self.preview, 1)
         col.addWidget(self.guidance)
         col.addWidget(self.summary)
+        col.addWidget(self.strip, 1)
         col.addStretch(0)
 
     def isComplete(self) -> bool:  # noqa: N802 (Qt name)
@@ -183,10 +202,21 @@ class FacesPage(QWizardPage):
     def _summarise(self) -> None:
         good = sum(c.usable for c in self.candidates)
         bad = len(self.candidates) - good
-        text = f"{good} usable face(s)"
+        text = count(good, "usable face")
         if bad:
-            text += f"; {bad} photo(s) cannot be used (you will see why on the next page)"
+            text += f"; {count(bad, 'photo')} cannot be used (you will see why on the next page)"
         self.summary.setText(text + ".")
+        self._show_thumbnails()
+
+    def _show_thumbnails(self) -> None:
+        """The usable crops so far, small, in the order they were added."""
+        self.strip.clear()
+        for cand in self.candidates:
+            if cand.usable and cand.crop is not None:
+                item = QListWidgetItem(QIcon(pixmap_from_rgb(cand.crop, STRIP_THUMB)), "")
+                item.setToolTip(cand.source)
+                self.strip.addItem(item)
+        self.strip.setVisible(self.strip.count() > 0)
 
     # ----- camera -------------------------------------------------------------------------------------------
     def toggle_camera(self) -> None:
@@ -340,7 +370,8 @@ class SavePage(QWizardPage):
         chosen = self.review.chosen()
         person = self.who.person
         name, ext = self.who.name_edit.text().strip(), self.who.id_edit.text().strip() or None
-        self.result.setText(f"Saving {len(chosen)} face sample(s) of {name}…")
+        self.setTitle("Saving…")
+        self.result.setText(f"Saving {count(len(chosen), 'face sample')} of {name}…")
         self.progress.setRange(0, 0)
         self.progress.show()
         self.job = start_job(
@@ -352,14 +383,16 @@ class SavePage(QWizardPage):
 
     def _on_saved(self, person: PersonRecord) -> None:
         self.saved = person
+        self.setTitle(f"{person.name} is enrolled")
         self.progress.setRange(0, 1)
         self.progress.setValue(1)
         self.result.setText(
-            f"{person.name} is enrolled with {person.sample_count} face sample(s). Rollcall will now recognise "
-            "them in the live view."
+            f"{person.name} is enrolled with {count(person.sample_count, 'face sample')}. Rollcall will now recognise "
+            "them in the live view. Click Finish to close."
         )
 
     def _on_failed(self, exc: BaseException) -> None:
+        self.setTitle("Not saved")
         self.progress.hide()
         self.result.setText("Nothing was saved: " + plain_message(exc) + " Go back to change the name or photos.")
         show_error(self, "Could not save", exc)

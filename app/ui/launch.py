@@ -8,8 +8,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Callable
 
-from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.context import AppContext
 from app.ui.main_window import MainWindow
@@ -65,12 +66,29 @@ def every(interval_ms: int, callback: Callable[[], None]) -> QTimer:
     return timer
 
 
-def create_window(ctx: AppContext) -> MainWindow:
-    """The styled main window (the QApplication must exist)."""
+def add_quit_shortcut(window: QWidget) -> QShortcut:
+    """Ctrl+Q (the platform's Quit keys, too) closes ``window`` from anywhere in the application."""
+    shortcut = QShortcut(QKeySequence("Ctrl+Q"), window)
+    shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
+    shortcut.activated.connect(window.close)
+    standard = QKeySequence(QKeySequence.StandardKey.Quit)
+    if not standard.isEmpty() and standard != shortcut.key():
+        extra = QShortcut(standard, window)
+        extra.setContext(Qt.ShortcutContext.ApplicationShortcut)
+        extra.activated.connect(window.close)
+    return shortcut
+
+
+def create_window(ctx: AppContext, source: str | None = None) -> MainWindow:
+    """The styled main window (the QApplication must exist); ``source`` is the ``--source`` given, if any."""
     app = QApplication.instance()
     if isinstance(app, QApplication):
         apply_style(app)
-    return MainWindow(ctx)
+    window = MainWindow(ctx)
+    add_quit_shortcut(window)
+    if source:
+        window.settings.show_source(source)
+    return window
 
 
 def launch_window(ctx: AppContext, source: str | None = None) -> int:
@@ -82,7 +100,7 @@ def launch_window(ctx: AppContext, source: str | None = None) -> int:
     attach_log_file(ctx.config.data_dir)
     app = application()
     app.setApplicationName("Rollcall")
-    window = create_window(ctx)
+    window = create_window(ctx, source)
     previous_hook = sys.excepthook
 
     def report(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.context import AppContext
+from app.text import count
 from app.ui.images import pixmap_from_jpeg
 from app.ui.messages import confirm, show_error
 from db.records import PersonRecord
@@ -171,7 +172,7 @@ class PeoplePage(QWidget):
         if person is None:
             return
         question = (
-            f"Delete {person.name}?\n\nTheir {person.sample_count} face photo(s) and face vectors are erased with "
+            f"Delete {person.name}?\n\nTheir {count(person.sample_count, 'face photo')} and face vectors are erased with "
             "them and cannot be recovered. Attendance already recorded keeps their name."
         )
         if confirm(self, "Delete person", question):

@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 
 from app.config import Settings
 from app.context import AppContext
+from app.text import count
 from app.services.backends import Calibration, ReembedResult, calibrate, reembed
 from app.ui.live_page import VIDEO_FILTER
 from app.ui.messages import plain_message, show_error
@@ -228,6 +229,11 @@ class SettingsPage(QWidget):
         self.sound.setChecked(s.sound)
         self.note.setText("")
 
+    def show_source(self, source: str) -> None:
+        """Show the camera given on the command line (``--source``) instead of the saved one."""
+        self.source_edit.setText(source)
+        self.note.setText("The camera is the one given on the command line (--source); Save makes it the default.")
+
     def _info(self) -> EmbedderInfo:
         return backend_info(self.backend_box.currentData())
 
@@ -378,7 +384,7 @@ class SettingsPage(QWidget):
             total = result.remaining + self.ctx.repo.embedding_count(result.backend)
             ready = total - result.remaining
             self._not_switched(
-                f"Stopped: {ready} of {total} stored face(s) are ready for {result.backend} and are kept; "
+                f"Stopped: {ready} of {count(total, 'stored face')} {'is' if ready == 1 else 'are'} ready for {result.backend} and are kept; "
                 "Save again to continue where it stopped."
             )
             return
@@ -418,9 +424,9 @@ class SettingsPage(QWidget):
             return text
         text = f"Saved: Rollcall now recognises with {result.backend}. " + text
         if result.embedded:
-            text += f" {result.embedded} stored face(s) were embedded for it; nobody has to be photographed again."
+            text += f" {count(result.embedded, 'stored face')} {'was' if result.embedded == 1 else 'were'} embedded for it; nobody has to be photographed again."
         if result.failed:
-            text += f" {len(result.failed)} stored photo(s) could not be used (details in the log file)."
+            text += f" {count(len(result.failed), 'stored photo')} could not be used (details in the log file)."
         return text
 
     # ----- threshold suggestion -----------------------------------------------------------------------------
