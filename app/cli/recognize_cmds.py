@@ -32,10 +32,11 @@ def cmd_identify(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.cli.common import stderr_progress
     from app.services.backends import ensure_embeddings
 
+    paths = [str(p) for p in expand_paths(args.images)]  # a folder: the images directly inside it, sorted
     ensure_embeddings(ctx, stderr_progress)  # after a backend switch: embed the stored crops first
     gallery = ctx.gallery()
     report = []
-    for path in map(str, expand_paths(args.images)):  # a folder: the images directly inside it, sorted
+    for path in paths:
         results = identify_image(ctx, load_image(path), gallery)
         faces = [
             {"box": r.detection.box.as_list(), "name": r.match.name, "person_id": r.match.person_id, "score": round(r.match.score, 4)}

@@ -37,7 +37,7 @@ def test_delete_removes_the_person_and_their_samples(qtbot, window, celebs: Path
     table.selectRow(0)
     qtbot.mouseClick(window.people.delete_button, Qt.MouseButton.LeftButton)
 
-    assert "photo(s) and face vectors are erased" in asked[0]
+    assert "2 face photos and face vectors are erased" in asked[0]
     assert [table.item(r, 1).text() for r in range(table.rowCount())] == ["Madonna"]
     assert [p.name for p in ctx.repo.list_people()] == ["Madonna"]
     assert _sample_rows(ctx) == 2 == len(ctx.repo.list_samples(madonna.id)), "only Madonna's samples remain"

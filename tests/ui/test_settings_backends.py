@@ -160,7 +160,7 @@ def test_switching_backend_reembeds_everyone_with_progress_to_the_end(qtbot, tin
     assert (bar.value(), bar.maximum()) == (4, 4) and not bar.isVisible()
     assert ctx.config.engine.backend == "tiny" and Settings.load(ctx.config.data_dir).backend == "tiny"
     assert ctx.repo.embedding_count("tiny") == 4 and len(ctx.gallery()) == 2
-    assert "4 stored face(s) were embedded" in page.note.text() and "photographed again" in page.note.text()
+    assert "4 stored faces were embedded" in page.note.text() and "photographed again" in page.note.text()
 
 
 def test_cancelled_reembedding_keeps_what_is_done_and_resumes(qtbot, tiny, window, celebs: Path, monkeypatch) -> None:
@@ -179,7 +179,7 @@ def test_cancelled_reembedding_keeps_what_is_done_and_resumes(qtbot, tiny, windo
     tiny.gate.set()
     qtbot.waitUntil(lambda: page.job is None, timeout=10000)
 
-    assert "Stopped: 2 of 4 stored face(s) are ready for tiny" in page.note.text()
+    assert "Stopped: 2 of 4 stored faces are ready for tiny" in page.note.text()
     assert ctx.config.engine.backend == "dlib" and ctx.repo.embedding_count("tiny") == 2
 
     tiny.gate = None
