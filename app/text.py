@@ -1,4 +1,4 @@
-"""Wording shared by every front end (command line, window): counted nouns in the right number ("1 photo", "2 photos")."""
+"""Wording shared by the command line and the window: counted nouns in the right number ("2 photos")."""
 
 from __future__ import annotations
 
