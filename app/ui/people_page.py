@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("", "Name", "Id", "Samples", "Last seen")
 THUMB = 48
+COLUMN_PADDING = 24
+"""Pixels added to a column's content width, so neighbouring columns do not run together."""
 
 
 def when_text(moment: datetime | None) -> str:
@@ -78,7 +80,7 @@ class PeoplePage(QWidget):
         self.table.setColumnWidth(0, THUMB + 12)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         for c in (2, 3, 4):
-            header.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
+            header.setSectionResizeMode(c, QHeaderView.ResizeMode.Interactive)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.doubleClicked.connect(lambda _: self.rename())
 
@@ -128,10 +130,17 @@ class PeoplePage(QWidget):
                 self.table.setItem(row, c, item)
             if keep is not None and person.id == keep.id:
                 self.table.selectRow(row)
+        self._fit_columns()
         nobody = not self.people and not self.search.text().strip()
         self.table.setVisible(not nobody)
         self.empty.setVisible(nobody)
         self._update_buttons()
+
+    def _fit_columns(self) -> None:
+        """Id, Samples and Last seen as wide as their text plus some air; Name takes the rest."""
+        for c in (2, 3, 4):
+            self.table.resizeColumnToContents(c)
+            self.table.setColumnWidth(c, self.table.columnWidth(c) + COLUMN_PADDING)
 
     def selected(self) -> PersonRecord | None:
         rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
