@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -54,3 +55,18 @@ def test_watch_says_who_was_seen_and_already_marked(lin: Path, capsys: pytest.Ca
     assert "Lin-Manuel Miranda seen, already marked present in session 'Drama'" in lines[0]
     assert "--session NAME" in lines[0]
     assert "0 marked in session 'Drama' (1 person seen had been marked already)" in err
+
+
+def test_identify_takes_a_folder_and_names_the_images_inside_in_order(lin: Path, tmp_path: Path, capsys) -> None:
+    photo = need_shared("data", "face-recognition-examples", "examples", "lin-manuel-miranda.png")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name in ("b.png", "a.png"):
+        shutil.copy(photo, folder / name)
+    (folder / "notes.txt").write_text("not a photo")
+    code = main.run(["--data-dir", str(lin), "identify", str(folder)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == [str(folder / "a.png"), str(folder / "b.png")]
+    assert all("Lin-Manuel Miranda" in line for line in lines)
