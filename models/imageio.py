@@ -61,6 +61,15 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         BadImage: the path is missing, a folder, empty, truncated, not a readable image, larger than
             ``max_pixels`` or smaller than :data:`MIN_SIDE` pixels on a side.
     """
+    return decode_image(read_image_file(path, max_pixels), str(path), max_pixels)
+
+
+def read_image_file(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> bytes:
+    """The bytes of an image file, refusing folders, missing files and files too large to be a photo.
+
+    Raises:
+        BadImage: missing, a folder, unreadable, or over ``max_pixels * 8`` bytes (+1 MB).
+    """
     p = Path(path)
     try:
         if not p.exists():
@@ -70,10 +79,9 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
         size = p.stat().st_size
         if size > max_pixels * _BYTES_PER_PIXEL_LIMIT + (1 << 20):
             raise BadImage(f"{p} is {size / 1e6:.0f} MB, too large for a photo; use a smaller copy")
-        data = p.read_bytes()
+        return p.read_bytes()
     except OSError as exc:
         raise BadImage(f"{p} cannot be read ({exc.strerror or exc}); check the path and its permissions") from exc
-    return decode_image(data, str(p), max_pixels)
 
 
 def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX_PIXELS) -> RGBImage:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from datetime import date, datetime, time, timezone
 from typing import Any
 
@@ -50,3 +51,10 @@ def parse_date(text: str | None, end: bool = False) -> datetime | None:
     if moment.tzinfo is None:
         moment = moment.astimezone()  # interpret as local time
     return moment.astimezone(timezone.utc)
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` safe to print on a terminal: control characters and escape codes shown as ``\\x1b``-style
+    escapes (names stored before they were refused), cut to ``limit`` characters with "…"."""
+    safe = "".join(c if unicodedata.category(c)[0] != "C" else ascii(c)[1:-1] for c in text)
+    return safe if len(safe) <= limit else safe[:limit] + "…"

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli.common import print_json, stderr_progress
+from app.cli.common import print_json, printable, stderr_progress
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.services.enrollment import EnrollResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +37,12 @@ def cmd_enroll(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.enrollment import enroll_paths
 
     result = enroll_paths(ctx, args.name, args.external_id, args.paths, stderr_progress, strict=True)
+    _print_notes(result)
     person = result.person
-    print(f"enrolled {person.name} (#{person.id}) with {result.stored} new photo(s); {person.sample_count} in all")
+    if result.stored == 0:
+        print("nothing new was stored: every photo is stored already")
+        return 0
+    print(f"enrolled {printable(person.name)} (#{person.id}) with {result.stored} new photo(s); {person.sample_count} in all")
     return 0
 
 
@@ -48,15 +53,22 @@ def cmd_enroll_folder(args: argparse.Namespace, ctx: AppContext) -> int:
     failed = 0
     for r in results:
         if r.person is not None:
-            print(f"enrolled {r.person.name} (#{r.person.id}) with {r.stored} photo(s)")
+            print(f"enrolled {printable(r.person.name)} (#{r.person.id}) with {r.stored} new photo(s)")
         else:
             failed += 1
         for source, problem in r.rejected:
-            print(f"skipped: {problem}", file=sys.stderr)
+            print(f"skipped: {printable(problem, 300)}", file=sys.stderr)
+        _print_notes(r)
     if failed:
         print(f"error: {failed} person folder(s) had no usable photo; nothing was stored for them", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_notes(result: EnrollResult) -> None:
+    """One stderr line per photo skipped because it is stored already."""
+    for _, note in result.duplicates:
+        print(f"note: {printable(note, 300)}", file=sys.stderr)
 
 
 def cmd_people(args: argparse.Namespace, ctx: AppContext) -> int:
@@ -81,12 +93,12 @@ def cmd_people(args: argparse.Namespace, ctx: AppContext) -> int:
     for p in people:
         ext = f" [{p.external_id}]" if p.external_id else ""
         seen = p.last_seen.astimezone().strftime("%Y-%m-%d %H:%M") if p.last_seen else "never"
-        print(f"#{p.id:<4} {p.name}{ext}  {p.sample_count} photo(s), last seen {seen}")
+        print(f"#{p.id:<4} {printable(p.name)}{printable(ext)}  {p.sample_count} photo(s), last seen {seen}")
     return 0
 
 
 def cmd_remove(args: argparse.Namespace, ctx: AppContext) -> int:
     person = ctx.repo.find_person(args.person)
     ctx.repo.remove_person(person.id)
-    print(f"removed {person.name} (#{person.id}) with their {person.sample_count} photo(s) and vectors")
+    print(f"removed {printable(person.name)} (#{person.id}) with their {person.sample_count} photo(s) and vectors")
     return 0

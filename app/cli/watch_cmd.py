@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from db.records import EventRecord
 
 
+EXIT_SOURCE_FAILED = 3
+"""Exit code of ``watch`` when a live source stopped delivering frames (a normal end exits 0)."""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "watch",
@@ -73,6 +77,9 @@ def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
         f"{len(summary.events)} marked in session {session!r}; ms per frame: {stages}",
         file=sys.stderr,
     )
+    if summary.failure:  # exit code 3: the stream stalled or the camera dropped (0: a normal end)
+        print(f"error: {summary.failure}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED
     return 0
 
 
