@@ -90,7 +90,7 @@ class Settings:
     cooldown_s: float = 0.0
     source: str = "0"
     sound: bool = True
-    max_image_megapixels: float = 50.0
+    max_image_megapixels: float = 64.0
 
     @classmethod
     def load(cls, data_dir: Path) -> "Settings":

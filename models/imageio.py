@@ -3,7 +3,7 @@
 Every image Rollcall reads from outside goes through :func:`load_image` / :func:`decode_image`, one guarded
 loader: the format and the size are read from the file's header *before* anything is decoded, so a small file
 that claims 40000×40000 pixels is refused without allocating memory for it; images over the pixel limit
-(:data:`DEFAULT_MAX_PIXELS`, 50 megapixels) or under :data:`MIN_SIDE` pixels on a side are refused with a
+(:data:`DEFAULT_MAX_PIXELS`, 64 megapixels) or under :data:`MIN_SIDE` pixels on a side are refused with a
 clear :class:`~models.errors.BadImage`, and any decoder failure becomes one too.
 
 16-bit, RGBA/LA, palette and grayscale images are converted (alpha is composited onto white); EXIF
@@ -27,8 +27,9 @@ from models.types import RGBImage
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".pgm", ".ppm", ".pbm", ".tif", ".tiff", ".webp"}
 )
-DEFAULT_MAX_PIXELS = 50_000_000
-"""Largest image (width × height) Rollcall decodes by default: 50 megapixels (about 150 MB as RGB)."""
+DEFAULT_MAX_PIXELS = 64_000_000
+"""Largest image (width × height) Rollcall decodes by default: 64 megapixels (about 190 MB as RGB), so photos
+of 50–61 megapixel cameras still open."""
 MIN_SIDE = 20
 """Smallest width or height, in pixels, worth looking for a face in."""
 _BYTES_PER_PIXEL_LIMIT = 8

@@ -34,7 +34,7 @@ def _load(tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture) -> tuple[
         ('{"cooldown_s": "abc"}', "'cooldown_s' is 'abc', not a number; using the default 0.0"),
         ('{"thresholds": {"dlib": 99}}', "thresholds.dlib 99 is out of range for the dlib backend; use a value between 0 and 2; using the dlib default 0.42"),
         ('{"sound": "loud"}', "'sound' is 'loud', not true or false; using the default True"),
-        ('{"max_image_megapixels": -5}', "'max_image_megapixels' is -5, outside 1 to 1000; using the default 50.0"),
+        ('{"max_image_megapixels": -5}', "'max_image_megapixels' is -5, outside 1 to 1000; using the default 64.0"),
     ],
 )
 def test_a_bad_settings_file_gives_one_clear_warning_and_defaults(tmp_path, caplog, text, fragment) -> None:
