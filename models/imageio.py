@@ -98,8 +98,8 @@ def decode_image(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX
     """
     if not data:
         raise BadImage(f"{name} is empty (0 bytes); choose another photo")
-    header = check_header(data, name, max_pixels)
     _check_complete(data, name)
+    header = check_header(data, name, max_pixels)
     try:
         raw = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
         if raw is None or raw.size == 0 or raw.ndim < 2:
@@ -124,7 +124,7 @@ def check_header(data: bytes, name: str = "image", max_pixels: int = DEFAULT_MAX
         raise BadImage(f"{name} is not an image Rollcall can read ({_FORMATS}); choose another file")
     w, h = header.width, header.height
     if w <= 0 or h <= 0:
-        raise BadImage(f"{name} is a damaged {header.format} file (its header says {w}×{h} pixels)")
+        raise BadImage(f"{name} is a damaged {header.format} file (its header gives no valid size); choose another file")
     if w * h > max_pixels:
         raise BadImage(
             f"{name} is {w}×{h} pixels ({w * h / 1e6:.0f} megapixels), over the limit of "
