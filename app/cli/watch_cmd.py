@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "watch",
         help="recognize faces on a camera/video/stream and mark attendance",
         description="Recognize faces live and mark each person present once per session (see the cooldown "
-        "setting). Video files are processed as fast as possible. Ctrl-C stops and prints the summary.",
+        "setting). Video files are processed as fast as possible. Ctrl-C stops and prints the summary. Exit code: "
+        "0 at the end of the source, 1 for bad input, 3 when a camera or stream stops delivering frames.",
     )
     p.add_argument("--source", required=True, metavar="SRC", help="camera index (0), video file, image folder or rtsp:// URL")
     p.add_argument("--session", metavar="NAME", help="attendance session (default: today's date)")

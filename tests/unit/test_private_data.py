@@ -128,3 +128,23 @@ def test_remove_leaves_no_byte_of_the_person_while_another_process_holds_the_dat
     assert [p.name for p in kept] == ["Kept Person"]
     # attendance snapshots would keep the name by design; this person was never marked, so nothing may remain
     assert found == [], f"{len(found)} traces of the removed person, first in {found[:3]}"
+
+
+def test_the_log_names_nobody_unless_verbose(caplog) -> None:
+    import logging
+    from datetime import datetime, timezone
+
+    from app.services.attendance import AttendanceMarker
+
+    database = open_database("sqlite://")
+    repo = Repository(database)
+    ada = repo.add_person("Ada Lovelace")
+    when = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
+    with caplog.at_level(logging.INFO):
+        assert AttendanceMarker(repo, repo.get_or_create_session("Maths")).mark(ada.id, when) is not None
+    assert f"marked person #{ada.id} present" in caplog.text and "Lovelace" not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="app"):  # what -v asks for
+        assert AttendanceMarker(repo, repo.get_or_create_session("Art")).mark(ada.id, when) is not None
+    assert "marked Ada Lovelace present in Art" in caplog.text
+    database.close()
