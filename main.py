@@ -126,7 +126,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    os.umask(0o077)  # the data folder holds faces and names: what Rollcall creates is its owner's only
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.verbose:
+        logging.getLogger("app").setLevel(logging.DEBUG)  # names of people appear in the log only with -v
     quiet_opencv(args.verbose)
     problem = startup_problem(args)
     if problem:
@@ -134,11 +137,13 @@ def run(argv: Sequence[str] | None = None) -> int:
         return 1
     from app.config import build_config
     from app.context import AppContext
+    from app.files import warn_if_shared
     from models.errors import RollcallError
 
     ctx = None
     try:
         config = build_config(args.data_dir, args.db, args.backend, args.detector, args.threshold)
+        warn_if_shared(config.data_dir)
         ctx = AppContext(config)
         if args.command is None:
             from app.ui.launch import launch_window

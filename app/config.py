@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from app.files import atomic_write
 from models.engine import EngineConfig
 from models.errors import InvalidInput, StorageError
 
@@ -40,6 +42,36 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("Rollcall", appauthor=False)) / "models"
 
 
+THRESHOLD_RANGES: dict[str, tuple[float, float]] = {"cosine": (-1.0, 1.0), "l2": (0.0, 2.0)}
+"""Valid thresholds per metric: cosine similarity of unit vectors, L2 distance between unit vectors."""
+
+
+def threshold_range(backend: str) -> tuple[float, float]:
+    """The thresholds that make sense for ``backend``'s metric (the widest range for an unknown backend)."""
+    from models.embedders.registry import BACKENDS
+
+    entry = BACKENDS.get(backend)
+    if entry is None:
+        return (-1.0, 2.0)
+    return THRESHOLD_RANGES.get(entry.info.metric, (-1.0, 2.0))
+
+
+def check_threshold(value: float, backend: str, what: str = "--threshold") -> float:
+    """``value`` if it is a valid threshold for ``backend``.
+
+    Raises:
+        InvalidInput: not a finite number inside :func:`threshold_range`.
+    """
+    low, high = threshold_range(backend)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{what} {_describe(value)} is not a number; use a value between {low:g} and {high:g}")
+    if not low <= value <= high:
+        raise InvalidInput(
+            f"{what} {value!r} is out of range for the {backend} backend; use a value between {low:g} and {high:g}"
+        )
+    return float(value)
+
+
 @dataclass
 class Settings:
     """What the user chose and Rollcall remembers between runs (the Settings page edits these).
@@ -49,6 +81,7 @@ class Settings:
         cooldown_s: a person is marked at most once per session; a new mark needs this many seconds since
             the last (0 = once per session).
         source: camera index, video file or stream URL of the live view. sound: beep on marking.
+        max_image_megapixels: larger photos are refused before they are decoded (1 to 1000).
     """
 
     backend: str = "dlib"
@@ -57,35 +90,110 @@ class Settings:
     cooldown_s: float = 0.0
     source: str = "0"
     sound: bool = True
+    max_image_megapixels: float = 64.0
 
     @classmethod
     def load(cls, data_dir: Path) -> "Settings":
-        """Settings saved in ``data_dir`` (defaults when none; a damaged file is logged and ignored)."""
+        """Settings saved in ``data_dir``: defaults when none; each bad value is logged and its default used."""
         path = data_dir / SETTINGS_FILE
         if not path.is_file():
             return cls()
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            known = {f.name for f in fields(cls)}
-            return cls(**{k: v for k, v in raw.items() if k in known})
-        except (OSError, ValueError, TypeError) as exc:
-            log.warning("ignoring unreadable settings file %s: %s", path, exc)
+        except (OSError, ValueError) as exc:
+            log.warning("ignoring unreadable settings file %s (%s); using the default settings", path, exc)
             return cls()
+        return cls.from_dict(raw, str(path))
+
+    @classmethod
+    def from_dict(cls, raw: object, where: str = SETTINGS_FILE) -> "Settings":
+        """Settings from parsed JSON, keeping the default of every missing or invalid key (one warning each)."""
+        if not isinstance(raw, dict):
+            log.warning("%s holds %s, not an object of settings; using the default settings", where, _describe(raw))
+            return cls()
+        defaults = cls()
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name not in raw:
+                continue
+            default = getattr(defaults, f.name)
+            try:
+                values[f.name] = _validate(f.name, raw[f.name], default, raw)
+            except ValueError as exc:
+                log.warning("%s: %s; using the default %r", where, exc, default)
+        if isinstance(values.get("thresholds"), dict):
+            values["thresholds"] = _valid_thresholds(values["thresholds"], where)  # type: ignore[arg-type]
+        return cls(**values)  # type: ignore[arg-type]
 
     def save(self, data_dir: Path) -> None:
-        """Write the settings atomically into ``data_dir``.
+        """Write the settings atomically into ``data_dir`` (readable by the owner only).
 
         Raises:
-            StorageError: the folder is not writable.
+            StorageError: the folder is not writable or the disk is full (the old file stays intact).
         """
-        path = data_dir / SETTINGS_FILE
-        tmp = path.with_suffix(".tmp")
         try:
-            data_dir.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(asdict(self), indent=2), encoding="utf-8")
-            tmp.replace(path)
+            data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            atomic_write(data_dir / SETTINGS_FILE, json.dumps(asdict(self), indent=2).encode("utf-8"))
         except OSError as exc:
-            raise StorageError(f"cannot save settings in {data_dir} ({exc.strerror}); choose a writable data folder") from exc
+            raise StorageError(
+                f"cannot save settings in {data_dir} ({exc.strerror or exc}); choose a writable data folder"
+            ) from exc
+
+
+def _describe(value: object) -> str:
+    """A short description of a JSON value for messages."""
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def _validate(name: str, value: object, default: object, raw: dict[str, object]) -> object:
+    """``value`` checked against the type (and range) of the setting ``name``.
+
+    Raises:
+        ValueError: the message names the key and the bad value.
+    """
+    bad = f"{name!r} is {_describe(value)}"
+    if name == "thresholds":
+        if not isinstance(value, dict):
+            raise ValueError(f"{bad}, not an object of backend: threshold")
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{bad}, not true or false")
+        return value
+    if isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{bad}, not a number")
+        low, high = _NUMBER_RANGES.get(name, (-math.inf, math.inf))
+        if not low <= value <= high:
+            raise ValueError(f"{bad}, outside {low:g} to {high:g}")
+        return type(default)(value)
+    if isinstance(default, str):
+        if name == "source" and isinstance(value, int) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 for c in value):
+            raise ValueError(f"{bad}, not a name")
+        return value.strip()
+    return value
+
+
+_NUMBER_RANGES = {"cooldown_s": (0.0, 7 * 24 * 3600.0), "max_image_megapixels": (1.0, 1000.0)}
+
+
+def _valid_thresholds(thresholds: dict[object, object], where: str) -> dict[str, float]:
+    """The per-backend thresholds that are numbers inside their metric's range; each other one is logged."""
+    from models.embedders.registry import BACKENDS
+
+    out: dict[str, float] = {}
+    for backend, value in thresholds.items():
+        key = str(backend)
+        try:
+            out[key] = check_threshold(value, key, f"thresholds.{key}")  # type: ignore[arg-type]
+        except InvalidInput as exc:
+            entry = BACKENDS.get(key)
+            default = f"the {key} default {entry.info.threshold:g}" if entry else "the backend's default"
+            log.warning("%s: %s; using %s", where, exc, default)
+    return out
 
 
 @dataclass(frozen=True)
@@ -104,6 +212,11 @@ class AppConfig:
     cooldown_s: float = 0.0
     settings: Settings = field(default_factory=Settings)
 
+    @property
+    def max_pixels(self) -> int:
+        """The largest photo (width × height) Rollcall decodes, from the ``max_image_megapixels`` setting."""
+        return int(self.settings.max_image_megapixels * 1_000_000)
+
     def with_engine(self, **changes: object) -> "AppConfig":
         """A copy with some engine settings changed (e.g. ``backend="facenet"``)."""
         return replace(self, engine=replace(self.engine, **changes))
@@ -120,8 +233,8 @@ def build_config(
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     settings = Settings.load(root)
     chosen_backend = backend or settings.backend
-    if threshold is not None and not (-1.0 <= threshold <= 4.0):
-        raise InvalidInput(f"--threshold {threshold} is out of range; use a value between -1 and 4")
+    if threshold is not None:
+        check_threshold(threshold, chosen_backend)
     engine = EngineConfig(
         backend=chosen_backend,
         detector=detector or settings.detector,

@@ -6,6 +6,7 @@ Functions taking a ``Session`` run inside the caller's unit of work and never co
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -49,15 +50,38 @@ def require_utc(value: datetime, what: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """``value`` as text cut to ``limit`` characters with "…" appended, so messages never echo huge input."""
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def clean_text(value: str, what: str, max_len: int = 200) -> str:
     """``value`` stripped; it must be non-empty and at most ``max_len`` characters.
 
     Raises:
-        InvalidInput: empty or too long.
+        InvalidInput: empty or too long (the message quotes at most 80 characters of it).
     """
-    text = (value or "").strip()
+    text = (value or "").strip() if isinstance(value, str) else ""
     if not text or len(text) > max_len:
-        raise InvalidInput(f"{what} {value!r} must be 1 to {max_len} characters long")
+        raise InvalidInput(
+            f"{what} {shorten(value)!r} must be 1 to {max_len} characters long (it has {len(text)})"
+        )
+    return text
+
+
+def clean_name(value: str, what: str, max_len: int = 200) -> str:
+    """A name shown to people (person, session, external id): :func:`clean_text` without control characters.
+
+    Raises:
+        InvalidInput: empty, too long, or holding control characters (newlines, tabs, terminal escape codes).
+    """
+    text = clean_text(value, what, max_len)
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in text):
+        raise InvalidInput(
+            f"{what} {shorten(text)!r} contains control characters (newlines, tabs or escape codes); "
+            "use letters, digits, spaces and punctuation only"
+        )
     return text
 
 
@@ -65,7 +89,7 @@ def clean_external_id(value: Optional[str]) -> Optional[str]:
     """An external id stripped, or ``None`` when blank."""
     if value is None or not value.strip():
         return None
-    return clean_text(value, "external id", 100)
+    return clean_name(value, "external id", 100)
 
 
 def person_row(s: Session, person_id: int) -> Person:
@@ -149,6 +173,9 @@ def check_sample(sample: NewSample, index: int) -> list[list[float]]:
         raise InvalidInput(f"{where} has NaN or infinite landmarks; re-run the landmark detector")
     clean_text(sample.landmark_scheme, f"{where}'s landmark scheme", 50)
     clean_text(sample.source, f"{where}'s source", 10_000)
+    sha = sample.content_sha256
+    if sha is not None and (len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha)):
+        raise InvalidInput(f"{where} has content hash {shorten(sha)!r}; pass a lowercase hex sha256 or None")
     if not math.isfinite(float(sample.quality)):
         raise InvalidInput(f"{where} has quality {sample.quality!r}; pass a finite number")
     return points
@@ -201,6 +228,7 @@ def insert_samples(
             source=sample.source.strip(),
             quality=float(sample.quality),
             created_at=now,
+            content_sha256=sample.content_sha256,
         )
         for i, sample in enumerate(samples)
     ]

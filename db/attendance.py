@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db._common import RepositoryBase, clean_text, person_row, require_utc, utcnow
+from db._common import RepositoryBase, clean_name, clean_text, person_row, require_utc, utcnow
 from db.records import EventRecord, SessionRecord
 from db.schema import AttendanceEvent, AttendanceSession
 from models.errors import InvalidInput, NotFound, StorageError
@@ -34,6 +34,13 @@ def _events_query() -> Select[Any]:
     return select(AttendanceEvent, AttendanceSession.name).join(
         AttendanceSession, AttendanceSession.id == AttendanceEvent.session_id
     )
+
+
+def _as_utc(value: datetime | str) -> datetime:
+    """An aggregate over a time column comes back raw from SQLite (naive UTC, maybe text): make it aware."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
 def _event_record(row: AttendanceEvent, session_name: str) -> EventRecord:
@@ -62,21 +69,21 @@ class AttendanceRepository(RepositoryBase):
         Raises:
             InvalidInput: blank name or naive datetimes.
         """
-        clean_name = clean_text(name, "session name")
+        checked = clean_name(name, "session name")
         start = require_utc(started_at, "start time") if started_at is not None else utcnow()
         late = require_utc(late_after, "late-after time") if late_after is not None else None
         for _ in range(2):  # a second try covers another process creating the same name concurrently
             try:
                 with self._db.session() as s:
-                    row = s.scalar(select(AttendanceSession).where(AttendanceSession.name == clean_name))
+                    row = s.scalar(select(AttendanceSession).where(AttendanceSession.name == checked))
                     if row is None:
-                        row = AttendanceSession(name=clean_name, started_at=start, late_after=late)
+                        row = AttendanceSession(name=checked, started_at=start, late_after=late)
                         s.add(row)
                         s.flush()
                     return _session_record(s, row)
             except IntegrityError:
                 continue
-        raise StorageError(f"attendance session {clean_name!r} could not be created or read; try again")
+        raise StorageError(f"attendance session {checked!r} could not be created or read; try again")
 
     def list_sessions(self) -> list[SessionRecord]:
         """Every session, newest first."""
@@ -139,19 +146,77 @@ class AttendanceRepository(RepositoryBase):
         if person_id is None and not (person_name or "").strip():
             raise InvalidInput("an attendance event needs a person: pass a person id or, for manual entries, a name")
         with self._db.session() as s:
-            session_row = _session_row(s, session_id)
-            if person_id is not None:
-                person = person_row(s, person_id)
-                name, external = person.name, person.external_id
-            else:
-                name, external = clean_text(person_name or "", "person name"), None
-            row = AttendanceEvent(
-                person_id=person_id, person_name=name, external_id=external, session_id=session_id,
-                time=when, source=clean_source, score=score, backend=backend,
-            )  # fmt: skip
-            s.add(row)
-            s.flush()
-            return _event_record(row, session_row.name)
+            return self._insert_event(s, person_id, session_id, when, clean_source, score, backend, person_name)
+
+    @staticmethod
+    def _insert_event(
+        s: Session,
+        person_id: Optional[int],
+        session_id: int,
+        when: datetime,
+        source: str,
+        score: Optional[float],
+        backend: Optional[str],
+        person_name: Optional[str] = None,
+    ) -> EventRecord:
+        """Insert one event inside the caller's transaction, snapshotting the person's name and external id."""
+        if score is not None and not math.isfinite(score):
+            raise InvalidInput(f"score {score!r} must be a finite number")
+        session_row = _session_row(s, session_id)
+        if person_id is not None:
+            person = person_row(s, person_id)
+            name, external = person.name, person.external_id
+        else:
+            name, external = clean_name(person_name or "", "person name"), None
+        row = AttendanceEvent(
+            person_id=person_id, person_name=name, external_id=external, session_id=session_id,
+            time=when, source=source, score=score, backend=backend,
+        )  # fmt: skip
+        s.add(row)
+        s.flush()
+        return _event_record(row, session_row.name)
+
+    def mark_if_due(
+        self,
+        person_id: int,
+        session_id: int,
+        time: datetime,
+        source: str,
+        cooldown_s: float = 0.0,
+        score: Optional[float] = None,
+        backend: Optional[str] = None,
+    ) -> Optional[EventRecord]:
+        """Record ``person_id`` in ``session_id`` unless they were already marked there, in one transaction.
+
+        The check and the insert run inside one write transaction (``BEGIN IMMEDIATE`` on SQLite takes the
+        write lock first), so several processes or stations marking the same session never mark anyone twice.
+
+        Args:
+            person_id, session_id, time, source, score, backend: as for :meth:`add_event`.
+            cooldown_s: 0 marks a person once per session; otherwise a new mark needs ``time`` to be at least
+                this many seconds after their latest one.
+
+        Returns:
+            The stored event, or ``None`` when the person was already marked (within the cooldown).
+
+        Raises:
+            InvalidInput: naive time, blank source, non-finite score or cooldown.
+            NotFound: no such person or session.
+        """
+        when = require_utc(time, "event time")
+        if not math.isfinite(cooldown_s):
+            raise InvalidInput(f"cooldown {cooldown_s!r} must be a finite number of seconds")
+        with self._db.session() as s:
+            last = s.scalar(
+                select(func.max(AttendanceEvent.time)).where(
+                    AttendanceEvent.person_id == person_id, AttendanceEvent.session_id == session_id
+                )
+            )
+            if last is not None:
+                last = _as_utc(last)
+                if cooldown_s <= 0 or (when - last).total_seconds() < cooldown_s:
+                    return None
+            return self._insert_event(s, person_id, session_id, when, clean_text(source, "event source", 50), score, backend)
 
     def last_event_time(self, person_id: int, session_id: int) -> Optional[datetime]:
         """When ``person_id`` was last recorded in ``session_id``, or ``None`` (used to skip repeats)."""

@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 DEFAULT_BUSY_TIMEOUT_S = 5.0
 _BEGIN_OPTION = "rollcall_sqlite_begin"
+PRIVATE_FOLDER_MODE = 0o700
+"""A new data folder is its owner's only: it holds faces and names."""
+PRIVATE_FILE_MODE = 0o600
+"""Mode of a new database file (and so of its -wal/-shm files) and of backups."""
 _FIX_FOLDER = "choose a writable data folder with --data-dir or ROLLCALL_DATA"
 
 
@@ -99,6 +103,29 @@ class Database:
         except DBAPIError as exc:
             raise storage_error(exc, self._target.label) from exc
 
+    def checkpoint(self) -> bool:
+        """Copy the write-ahead log into the database file and truncate it to zero bytes.
+
+        Called after erasing someone: with ``secure_delete`` on, the erased rows are overwritten in the main
+        file, and truncating the WAL removes the old copies of their pages there too.
+
+        Returns:
+            ``True`` when the WAL is now empty (or there is none); ``False`` when another process was reading
+            and the WAL could not be reset (SQLite resets it when that reader finishes and the next write ends).
+        """
+        if self._target.path is None:
+            return True
+        raw = self.engine.raw_connection()
+        try:
+            busy, _, _ = raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        except sqlite3.Error as exc:
+            raise storage_error(exc, self._target.label) from exc
+        finally:
+            raw.close()
+        if busy:
+            log.warning("could not empty the write-ahead log of %s: another process is reading it", self._target.label)
+        return not busy
+
     def close(self) -> None:
         """Release every pooled connection (the WAL is checkpointed when the last one closes)."""
         self.engine.dispose()
@@ -151,6 +178,7 @@ def open_database(url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -
     existed = target.path is not None and target.path.exists() and target.path.stat().st_size > 0
     if target.path is not None:
         _check_folder(target.path)
+        _create_private(target.path, target.label)
     engine = _make_engine(target, busy_timeout_s)
     try:
         _migrate(engine, target, backup_first=existed)
@@ -182,7 +210,9 @@ def _check_folder(path: Path) -> None:
     """Create the database's folder and fail clearly if it cannot hold the file."""
     folder = path.parent
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=PRIVATE_FOLDER_MODE, exist_ok=True)
     except OSError as exc:
         raise StorageError(f"cannot create the data folder {folder} ({exc.strerror}): {_FIX_FOLDER}") from exc
     if not folder.is_dir():
@@ -192,6 +222,18 @@ def _check_folder(path: Path) -> None:
     if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         where = path if path.exists() else folder
         raise StorageError(f"{where} is read-only: {_FIX_FOLDER}")
+
+
+def _create_private(path: Path, label: str) -> None:
+    """Create an empty database file readable by its owner only (0600); SQLite gives its -wal and -shm files
+    the same mode. An existing file is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise StorageError(f"cannot create {label} ({exc.strerror}): {_FIX_FOLDER}") from exc
+    os.close(fd)
 
 
 def _make_engine(target: _Target, busy_timeout_s: float) -> Engine:
@@ -212,6 +254,7 @@ def _make_engine(target: _Target, busy_timeout_s: float) -> Engine:
         try:
             cursor.execute(f"PRAGMA busy_timeout = {timeout_ms}")
             cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA secure_delete = ON")  # erased faces are overwritten, not just unlinked
             if target.path is not None:
                 cursor.execute("PRAGMA journal_mode = WAL")
         finally:
@@ -296,9 +339,10 @@ def backup_sqlite(path: Path) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     destination = path.with_name(f"{path.name}.bak-{stamp}")
     try:
+        os.close(os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
         with closing(sqlite3.connect(path)) as source, closing(sqlite3.connect(destination)) as copy:
             source.backup(copy)
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, OSError) as exc:
         raise StorageError(
             f"could not back up {path} to {destination} before migrating ({exc}); "
             f"free some disk space or {_FIX_FOLDER}"

@@ -14,7 +14,8 @@ from db._common import (
     PEOPLE_HINT,
     RepositoryBase,
     clean_external_id,
-    clean_text,
+    clean_name,
+    shorten,
     insert_samples,
     one_person_record,
     person_records,
@@ -63,18 +64,18 @@ class PeopleRepository(RepositoryBase):
             InvalidInput: blank name, malformed sample or embeddings.
             DuplicateError: ``external_id`` already belongs to someone.
         """
-        clean_name = clean_text(name, "name")
+        checked = clean_name(name, "name")
         clean_id = clean_external_id(external_id)
         try:
             with self._db.session() as s:
                 _check_external_id_free(s, clean_id)
-                person = Person(name=clean_name, external_id=clean_id, created_at=utcnow())
+                person = Person(name=checked, external_id=clean_id, created_at=utcnow())
                 s.add(person)
                 s.flush()
                 insert_samples(s, person.id, samples, embeddings or {})
                 return one_person_record(s, person.id)
         except IntegrityError as exc:  # another process took the id between our check and our insert
-            raise DuplicateError(f"external id {clean_id!r} is already taken; use another id") from exc
+            raise DuplicateError(f"external id {shorten(clean_id)!r} is already taken; use another id") from exc
 
     def get_person(self, person_id: int) -> PersonRecord:
         """The person with ``person_id``.
@@ -107,14 +108,14 @@ class PeopleRepository(RepositoryBase):
             named = [p for p in person_records(s) if p.name.casefold() == folded]
             if len(named) > 1:
                 listing = ", ".join(f"{p.name} (id {p.id})" for p in named)
-                raise InvalidInput(f"several people are named {key!r}: {listing}; use the id instead")
+                raise InvalidInput(f"several people are named {shorten(key)!r}: {listing}; use the id instead")
             if named:
                 return named[0]
             if key.isdigit():
                 by_id = person_records(s, Person.id == int(key))
                 if by_id:
                     return by_id[0]
-        raise NotFound(f"no person named or with id {key!r}; {PEOPLE_HINT}")
+        raise NotFound(f"no person named or with id {shorten(key)!r}; {PEOPLE_HINT}")
 
     def list_people(self, search: Optional[str] = None) -> list[PersonRecord]:
         """Everyone, ordered by name (case-insensitively), optionally filtered.
@@ -141,9 +142,9 @@ class PeopleRepository(RepositoryBase):
             InvalidInput: blank name.
             NotFound: no such person.
         """
-        clean_name = clean_text(name, "name")
+        checked = clean_name(name, "name")
         with self._db.session() as s:
-            person_row(s, person_id).name = clean_name
+            person_row(s, person_id).name = checked
             s.flush()
             return one_person_record(s, person_id)
 
@@ -163,12 +164,15 @@ class PeopleRepository(RepositoryBase):
                 s.flush()
                 return one_person_record(s, person_id)
         except IntegrityError as exc:
-            raise DuplicateError(f"external id {clean_id!r} is already taken; use another id") from exc
+            raise DuplicateError(f"external id {shorten(clean_id)!r} is already taken; use another id") from exc
 
     def remove_person(self, person_id: int) -> None:
         """Erase a person with their samples, embeddings and centroids.
 
-        Their attendance events stay, keeping the name and external id they had, with no person id.
+        Their attendance events stay, keeping the name and external id they had, with no person id. With
+        ``PRAGMA secure_delete`` on, the erased rows are overwritten with zeros, and the write-ahead log is
+        checkpointed and truncated afterwards, so no copy of their crops or vectors stays in any file (unless
+        another process is in the middle of a read; the WAL is then emptied by a later write).
 
         Raises:
             NotFound: no such person.
@@ -176,6 +180,7 @@ class PeopleRepository(RepositoryBase):
         with self._db.session() as s:
             person_row(s, person_id)
             s.execute(delete(Person).where(Person.id == person_id))
+        self._db.checkpoint()  # secure_delete overwrote their rows; this empties the WAL's old copies
 
     def person_thumbnail(self, person_id: int) -> Optional[bytes]:
         """The JPEG bytes of the person's first sample, or ``None`` if they have none.

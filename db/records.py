@@ -46,6 +46,8 @@ class NewSample:
         landmark_scheme: which landmark layout, e.g. ``"dlib68"``.
         source: where it came from: a file path, ``"camera"``, ...
         quality: a detector/sharpness score; higher is better.
+        content_sha256: hex sha256 of the photo file it came from (``None`` for camera frames); a photo whose
+            hash is already stored is a duplicate (see ``SampleRepository.owners_of_photos``).
     """
 
     image: bytes
@@ -53,6 +55,7 @@ class NewSample:
     landmark_scheme: str
     source: str
     quality: float
+    content_sha256: Optional[str] = None
 
 
 @dataclass(frozen=True)

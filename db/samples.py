@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Optional
 
 import numpy as np
@@ -52,6 +52,23 @@ class SampleRepository(RepositoryBase):
             rows = insert_samples(s, person_id, samples, embeddings or {})
             return [sample_record(row) for row in rows]
 
+    def owners_of_photos(self, hashes: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """Which of these photo hashes (``NewSample.content_sha256``) are stored already, and for whom.
+
+        Returns:
+            ``{sha256: (person_id, person name)}`` for each hash that a stored sample came from.
+        """
+        wanted = sorted({h for h in hashes if h})
+        if not wanted:
+            return {}
+        with self._db.session(write=False) as s:
+            rows = s.execute(
+                select(FaceSample.content_sha256, Person.id, Person.name)
+                .join(Person, Person.id == FaceSample.person_id)
+                .where(FaceSample.content_sha256.in_(wanted))
+            ).all()
+        return {sha: (pid, name) for sha, pid, name in rows}
+
     def list_samples(self, person_id: int) -> list[SampleRecord]:
         """A person's samples, oldest first.
 
@@ -78,6 +95,7 @@ class SampleRepository(RepositoryBase):
             person_id = row.person_id
             s.execute(delete(FaceSample).where(FaceSample.id == sample_id))
             recompute_centroids(s, [person_id])
+        self._db.checkpoint()  # no old copy of the crop stays in the write-ahead log
 
     def samples_missing_embedding(self, backend: str, batch: int = 64) -> Iterator[list[SampleRecord]]:
         """Samples that have no embedding for ``backend`` yet, in batches, oldest first.

@@ -94,6 +94,8 @@ class FaceSample(Base):
     source: Mapped[str] = mapped_column(Text)
     quality: Mapped[float] = mapped_column(Float)
     created_at: Mapped[datetime]
+    content_sha256: Mapped[Optional[str]] = mapped_column(String(64), index=True)
+    """sha256 of the photo file the crop was cut from (``None`` for camera frames and older samples)."""
 
 
 class Embedding(Base):

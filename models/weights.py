@@ -230,6 +230,11 @@ class WeightStore:
         spec = self.spec(name)
         record = self._record(name)
         target = self.folder(name) / spec.file
+        if record is None and (self.folder(name) / INSTALLED).is_file() and target.is_file():
+            raise WeightsError(  # installed once, but the file changed size since (cut short, overwritten)
+                f"{target} is damaged (its size differs from when it was installed): "
+                f"run `python main.py models remove {name}` and fetch it again"
+            )
         if record is None:
             raise WeightsError(
                 f"the {name} weights are not installed in {self.cache_dir}: run `python main.py models fetch {name}` "

@@ -1,6 +1,6 @@
 """The command line. Each sub-command lives in its own module here with two functions:
 
-* ``register(subparsers)`` adds its parser(s) and sets ``func`` to a handler via ``set_defaults``;
+* ``register(subparsers)`` adds its parsers and sets ``func`` to a handler via ``set_defaults``;
 * the handler ``(args, ctx: AppContext) -> int`` does the work and returns the exit code.
 
 :data:`COMMAND_MODULES` lists the modules; ``main.py`` imports them only to build the parser (they must not

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from datetime import date, datetime, time, timezone
 from typing import Any, Collection, Sequence
 
@@ -72,3 +73,10 @@ def table_lines(header: Sequence[str], rows: Sequence[Sequence[str]], right: Col
         cells = [str(c).rjust(w) if i in right else str(c).ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
         lines.append("  ".join(cells).rstrip())
     return lines
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """``text`` safe to print on a terminal: control characters and escape codes shown as ``\\x1b``-style
+    escapes (names stored before they were refused), cut to ``limit`` characters with "…"."""
+    safe = "".join(c if unicodedata.category(c)[0] != "C" else ascii(c)[1:-1] for c in text)
+    return safe if len(safe) <= limit else safe[:limit] + "…"

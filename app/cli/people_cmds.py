@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from app.cli.common import print_json, stderr_progress, table_lines
+from app.cli.common import print_json, printable, stderr_progress, table_lines
 from app.text import count
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from app.services.enrollment import EnrollResult
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +38,12 @@ def cmd_enroll(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.enrollment import enroll_paths
 
     result = enroll_paths(ctx, args.name, args.external_id, args.paths, stderr_progress, strict=True)
+    _print_notes(result)
     person = result.person
-    print(f"enrolled {person.name} (#{person.id}) with {count(result.stored, 'new photo')}; {person.sample_count} in all")
+    if result.stored == 0:
+        print("nothing new was stored: every photo is stored already")
+        return 0
+    print(f"enrolled {printable(person.name)} (#{person.id}) with {count(result.stored, 'new photo')}; {person.sample_count} in all")
     return 0
 
 
@@ -49,16 +54,23 @@ def cmd_enroll_folder(args: argparse.Namespace, ctx: AppContext) -> int:
     failed = 0
     for r in results:
         if r.person is not None:
-            print(f"enrolled {r.person.name} (#{r.person.id}) with {count(r.stored, 'photo')}")
+            print(f"enrolled {printable(r.person.name)} (#{r.person.id}) with {count(r.stored, 'new photo')}")
         else:
             failed += 1
         for source, problem in r.rejected:
-            print(f"skipped: {problem}", file=sys.stderr)
+            print(f"skipped: {printable(problem, 300)}", file=sys.stderr)
+        _print_notes(r)
     if failed:
         folders = "1 person folder has" if failed == 1 else f"{failed} person folders have"
         print(f"error: {folders} no usable photo; nothing was stored for them", file=sys.stderr)
         return 1
     return 0
+
+
+def _print_notes(result: EnrollResult) -> None:
+    """One stderr line per photo skipped because it is stored already."""
+    for _, note in result.duplicates:
+        print(f"note: {printable(note, 300)}", file=sys.stderr)
 
 
 def cmd_people(args: argparse.Namespace, ctx: AppContext) -> int:
@@ -82,7 +94,7 @@ def cmd_people(args: argparse.Namespace, ctx: AppContext) -> int:
         print("nobody is enrolled yet: `python main.py enroll --name NAME PHOTO...`")
         return 0
     rows = [
-        (f"#{p.id}", p.name, p.external_id or "", str(p.sample_count),
+        (f"#{p.id}", printable(p.name), printable(p.external_id or ""), str(p.sample_count),
          p.last_seen.astimezone().strftime("%Y-%m-%d %H:%M") if p.last_seen else "never")  # fmt: skip
         for p in people
     ]
@@ -94,5 +106,5 @@ def cmd_people(args: argparse.Namespace, ctx: AppContext) -> int:
 def cmd_remove(args: argparse.Namespace, ctx: AppContext) -> int:
     person = ctx.repo.find_person(args.person)
     ctx.repo.remove_person(person.id)
-    print(f"removed {person.name} (#{person.id}) with their {count(person.sample_count, 'photo')} and vectors")
+    print(f"removed {printable(person.name)} (#{person.id}) with their {count(person.sample_count, 'photo')} and vectors")
     return 0

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from app.cli.common import print_json
+from app.cli.common import print_json, printable
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -26,35 +28,37 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_identify(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.enrollment import expand_paths
-    from app.services.recognition import identify_image
-    from models.imageio import load_image
+    from app.services.recognition import identify_paths
 
     from app.cli.common import stderr_progress
     from app.services.backends import ensure_embeddings
 
-    paths = [str(p) for p in expand_paths(args.images)]  # a folder: the images directly inside it, sorted
+    # a folder stands for the images directly inside it, sorted; a file that cannot be read is reported below
+    paths = [str(p) for raw in args.images for p in (expand_paths([raw]) if Path(raw).is_dir() else [raw])]
     ensure_embeddings(ctx, stderr_progress)  # after a backend switch: embed the stored crops first
     gallery = ctx.gallery()
     report = []
-    for path in paths:
-        results = identify_image(ctx, load_image(path), gallery)
+    for item in identify_paths(ctx, paths, gallery):  # an unreadable image is reported, the rest still run
         faces = [
             {"box": r.detection.box.as_list(), "name": r.match.name, "person_id": r.match.person_id, "score": round(r.match.score, 4)}
-            for r in results
+            for r in item.faces
         ]
-        report.append({"image": path, "faces": faces})
+        report.append({"image": item.image, "faces": faces, **({"error": item.problem} if item.problem else {})})
+    failed = [entry for entry in report if "error" in entry]
     if args.json:
         print_json(report)
-        return 0
+        return 1 if failed else 0
     if len(gallery) == 0:
         print("note: nobody is enrolled for this backend, so every face is Unknown")
     for entry in report:
-        if not entry["faces"]:
+        if "error" in entry:
+            print(f"error: {entry['error']}", file=sys.stderr)
+        elif not entry["faces"]:
             print(f"{entry['image']}: no face found")
         for face in entry["faces"]:
-            who = face["name"] or "Unknown"
+            who = printable(face["name"] or "Unknown")
             print(f"{entry['image']}: {who} (score {face['score']:.3f}) at {face['box']}")
-    return 0
+    return 1 if failed else 0
 
 
 def cmd_verify(args: argparse.Namespace, ctx: AppContext) -> int:

@@ -17,12 +17,17 @@ if TYPE_CHECKING:
     from db.records import EventRecord
 
 
+EXIT_SOURCE_FAILED = 3
+"""Exit code of ``watch`` when a live source stopped delivering frames (a normal end exits 0)."""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "watch",
         help="recognize faces on a camera/video/stream and mark attendance",
         description="Recognize faces live and mark each person present once per session (see the cooldown "
-        "setting). Video files are processed as fast as possible. Ctrl-C stops and prints the summary.",
+        "setting). Video files are processed as fast as possible. Ctrl-C stops and prints the summary. Exit code: "
+        "0 at the end of the source, 1 for bad input, 3 when a camera or stream stops delivering frames.",
     )
     p.add_argument("--source", required=True, metavar="SRC", help="camera index (0), video file, image folder or rtsp:// URL")
     p.add_argument("--session", metavar="NAME", help="attendance session (default: today's date)")
@@ -112,6 +117,9 @@ def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
         f"{len(summary.events)} marked in session {session!r}{before}; ms per frame: {stages}",
         file=sys.stderr,
     )
+    if summary.failure:  # exit code 3: the stream stalled or the camera dropped (0: a normal end)
+        print(f"error: {summary.failure}", file=sys.stderr)
+        return EXIT_SOURCE_FAILED
     return 0
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -14,13 +15,24 @@ from app.context import AppContext
 from app.text import count
 from db.records import NewSample, PersonRecord
 from models.engine import FaceEngine, make_canonical
-from models.errors import BadImage, InvalidInput, NoFaceFound, NotFound, RollcallError
-from models.imageio import encode_jpeg, is_image_path, load_image
+from models.errors import (
+    BadImage,
+    DuplicateError,
+    InvalidInput,
+    MultipleFaces,
+    NoFaceFound,
+    NotFound,
+    RollcallError,
+)
+from models.imageio import DEFAULT_MAX_PIXELS, decode_image, encode_jpeg, is_image_path, read_image_file
 from models.progress import Progress, ShouldStop, never_stop, no_progress
 from models.quality import FaceQuality, assess
 from models.types import Landmarks, RGBImage
 
 log = logging.getLogger(__name__)
+
+_PER_PERSON_ERRORS = (BadImage, NoFaceFound, MultipleFaces, InvalidInput, DuplicateError, NotFound)
+"""What goes wrong with one person's folder in ``enroll-folder`` (reported; the others are still enrolled)."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class Candidate:
         source: file path or ``"camera"``. problem: why it cannot be used (``None`` = usable).
         crop: the canonical face crop to store and show (RGB), ``landmarks`` in its pixels.
         embedding: unit vector for the engine's backend. quality: size/sharpness/pose measures.
+        sha256: of the photo file's bytes (``None`` for camera frames), to skip photos stored already.
     """
 
     source: str
@@ -40,6 +53,7 @@ class Candidate:
     landmarks: Landmarks | None = None
     embedding: NDArray[np.float32] | None = field(default=None, repr=False)
     quality: FaceQuality | None = None
+    sha256: str | None = None
 
     @property
     def usable(self) -> bool:
@@ -48,11 +62,19 @@ class Candidate:
 
 @dataclass(frozen=True)
 class EnrollResult:
-    """What an enrollment stored: the person (``None`` if nothing was stored) and each rejected source."""
+    """What an enrollment stored.
+
+    Attributes:
+        person: who the photos belong to (``None`` when nothing was stored and nobody was found).
+        stored: how many new samples were stored.
+        rejected: ``(source, problem)`` for each unusable photo.
+        duplicates: ``(source, note)`` for each photo stored already (same file content), skipped.
+    """
 
     person: PersonRecord | None
     stored: int
     rejected: tuple[tuple[str, str], ...] = ()
+    duplicates: tuple[tuple[str, str], ...] = ()
 
 
 def candidate_from_image(engine: FaceEngine, image: RGBImage, source: str) -> Candidate:
@@ -66,13 +88,16 @@ def candidate_from_image(engine: FaceEngine, image: RGBImage, source: str) -> Ca
     return Candidate(source, None, None, crop, landmarks, vector, assess(image, det))
 
 
-def candidate_from_path(engine: FaceEngine, path: Path) -> Candidate:
-    """Like :func:`candidate_from_image` for a file; unreadable files become a rejected candidate."""
+def candidate_from_path(engine: FaceEngine, path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Candidate:
+    """Like :func:`candidate_from_image` for a file; unreadable, too large or tiny files become a rejected
+    candidate (never raises for a bad photo)."""
     try:
-        image = load_image(path)
+        data = read_image_file(path, max_pixels)
+        image = decode_image(data, str(path), max_pixels)
     except BadImage as exc:
         return Candidate(str(path), problem=str(exc), error=type(exc))
-    return candidate_from_image(engine, image, str(path))
+    found = candidate_from_image(engine, image, str(path))
+    return replace(found, sha256=hashlib.sha256(data).hexdigest())
 
 
 def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
@@ -97,7 +122,11 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def analyze_paths(
-    engine: FaceEngine, paths: Sequence[Path], progress: Progress = no_progress, should_stop: ShouldStop = never_stop
+    engine: FaceEngine,
+    paths: Sequence[Path],
+    progress: Progress = no_progress,
+    should_stop: ShouldStop = never_stop,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> list[Candidate]:
     """A candidate per path (stops early, returning what is done, when ``should_stop()``)."""
     out = []
@@ -105,7 +134,7 @@ def analyze_paths(
         if should_stop():
             break
         progress(i, len(paths), f"checking {path.name}")
-        out.append(candidate_from_path(engine, path))
+        out.append(candidate_from_path(engine, path, max_pixels))
     progress(len(out), len(paths), "checked")
     return out
 
@@ -128,7 +157,10 @@ def save_candidates(
     if not usable:
         raise NoFaceFound(f"no usable face among {count(len(candidates), 'photo')} for {name!r}; nothing was stored")
     samples = [
-        NewSample(encode_jpeg(c.crop), [tuple(p) for p in c.landmarks.points], c.landmarks.scheme, c.source, c.quality.score)
+        NewSample(
+            encode_jpeg(c.crop), [tuple(p) for p in c.landmarks.points], c.landmarks.scheme, c.source,
+            c.quality.score, c.sha256,
+        )  # fmt: skip
         for c in usable
     ]
     backend = ctx.engine.info.name
@@ -177,16 +209,45 @@ def enroll_paths(
         BadImage/NoFaceFound/MultipleFaces: (strict) the first rejected photo, with the count of others.
     """
     files = expand_paths(paths)
-    cands = analyze_paths(ctx.engine, files, progress, should_stop)
+    cands = analyze_paths(ctx.engine, files, progress, should_stop, ctx.config.max_pixels)
     rejected = tuple((c.source, c.problem) for c in cands if c.problem)
     if strict and rejected:
         first = next(c for c in cands if c.problem)
         more = f" (and {count(len(rejected) - 1, 'more rejected photo')})" if len(rejected) > 1 else ""
         raise (first.error or BadImage)(f"{first.problem}{more}; nothing was stored")
-    if not any(c.usable for c in cands):
-        return EnrollResult(None, 0, rejected)
-    person = save_candidates(ctx, name, external_id, cands)
-    return EnrollResult(person, sum(c.usable for c in cands), rejected)
+    fresh, duplicates, owners = split_duplicates(ctx, [c for c in cands if c.usable])
+    if not fresh:
+        owner = ctx.repo.get_person(owners.pop()) if len(owners) == 1 else None
+        return EnrollResult(owner, 0, rejected, duplicates)
+    person = save_candidates(ctx, name, external_id, fresh)
+    return EnrollResult(person, len(fresh), rejected, duplicates)
+
+
+def split_duplicates(
+    ctx: AppContext, candidates: Sequence[Candidate]
+) -> tuple[list[Candidate], tuple[tuple[str, str], ...], set[int]]:
+    """Separate photos whose file content is stored already (or given twice) from new ones.
+
+    Returns:
+        The new candidates, ``(source, note)`` for each duplicate, and the ids of the people who own them.
+    """
+    stored = ctx.repo.owners_of_photos(c.sha256 for c in candidates if c.sha256)
+    seen: dict[str, str] = {}
+    fresh: list[Candidate] = []
+    notes: list[tuple[str, str]] = []
+    owners: set[int] = set()
+    for c in candidates:
+        if c.sha256 in stored:
+            pid, who = stored[c.sha256]
+            owners.add(pid)
+            notes.append((c.source, f"{c.source} is already stored for {who} (#{pid}); skipped"))
+        elif c.sha256 in seen:
+            notes.append((c.source, f"{c.source} is the same photo as {seen[c.sha256]}; skipped"))
+        else:
+            if c.sha256:
+                seen[c.sha256] = c.source
+            fresh.append(c)
+    return fresh, tuple(notes), owners
 
 
 def enroll_folder(
@@ -210,7 +271,7 @@ def enroll_folder(
         progress(i, len(people), f"enrolling {folder.name}")
         try:
             results.append(enroll_paths(ctx, person_name(folder.name), None, [folder], strict=False))
-        except BadImage as exc:
+        except _PER_PERSON_ERRORS as exc:  # one bad folder never aborts the batch
             results.append(EnrollResult(None, 0, ((str(folder), str(exc)),)))
     progress(len(results), len(people), "done")
     return results

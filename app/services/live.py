@@ -203,6 +203,8 @@ class WatchSummary:
         stage_ms: mean milliseconds per frame and stage (keys in :data:`STAGES`, plus ``"read"``).
         events: attendance marked, in order.
         named_latency_s: for each track that got a name, seconds (source clock) from first detection to name.
+        failure: why a live source stopped delivering frames (stalled stream, unplugged camera); ``None`` when
+            the watch ended normally (end of file, ``max_frames`` or a stop request).
     """
 
     frames: int
@@ -211,6 +213,7 @@ class WatchSummary:
     stage_ms: dict[str, float]
     events: tuple[EventRecord, ...]
     named_latency_s: tuple[float, ...] = ()
+    failure: str | None = None
 
 
 def run_watch(
@@ -228,13 +231,19 @@ def run_watch(
     Files are processed as fast as possible (not paced). ``on_event`` gets each attendance event;
     ``on_update``, when given, every frame's :class:`LiveUpdate` (after its events).
 
+    The source is opened before the session is created, so a source that cannot be opened leaves no empty
+    session behind.
+
+    Returns:
+        The summary; its ``failure`` says why a live source stopped delivering frames (``None`` = normal end).
+
     Raises:
-        SourceError: the source cannot be opened (a live source that drops ends the watch, logged).
+        SourceError: the source cannot be opened (nothing is stored then).
         StorageError: the session or events cannot be written.
     """
-    session = ctx.repo.get_or_create_session(session_name)
-    marker = AttendanceMarker(ctx.repo, session, ctx.config.cooldown_s)
     with open_source(source_spec) as source:
+        session = ctx.repo.get_or_create_session(session_name)
+        marker = AttendanceMarker(ctx.repo, session, ctx.config.cooldown_s)
         label = "camera" if source.is_live else "video"
         recognizer = LiveRecognizer(ctx, marker, config, source_label=label)
         recognizer.set_clock(source.started_at)
@@ -253,6 +262,7 @@ def _watch_loop(
     events: list[EventRecord] = []
     latency: dict[int, float] = {}
     frames = 0
+    failure: str | None = None
     start = time.perf_counter()
     while (max_frames is None or frames < max_frames) and not should_stop():
         t_read = time.perf_counter()
@@ -260,6 +270,7 @@ def _watch_loop(
             frame = source.read()
         except SourceError as exc:
             log.warning("watch stopped: %s", exc)
+            failure = str(exc)
             break
         totals["read"] += (time.perf_counter() - t_read) * 1000.0
         if frame is None:
@@ -279,4 +290,4 @@ def _watch_loop(
     seconds = time.perf_counter() - start
     stage_ms = {k: v / frames for k, v in totals.items()} if frames else totals
     fps = frames / seconds if seconds > 0 else 0.0
-    return WatchSummary(frames, seconds, fps, stage_ms, tuple(events), tuple(latency.values()))
+    return WatchSummary(frames, seconds, fps, stage_ms, tuple(events), tuple(latency.values()), failure)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from app.context import AppContext
+from models.errors import BadImage
 from models.imageio import load_image
 from models.matching import Gallery, is_accepted, similarity_to_score
 from models.types import FaceResult, RGBImage
@@ -22,6 +24,27 @@ def identify_image(ctx: AppContext, image: RGBImage, gallery: Gallery | None = N
     matches = gallery.search(np.stack([v for _, v in found]))
     results = [FaceResult(det, m, v) for (det, v), m in zip(found, matches)]
     return sorted(results, key=lambda r: -r.detection.box.area)
+
+
+@dataclass(frozen=True)
+class ImageReport:
+    """The faces found in one image file, or why it could not be read (``problem``; then ``faces`` is empty)."""
+
+    image: str
+    faces: tuple[FaceResult, ...] = ()
+    problem: str | None = None
+
+
+def identify_paths(ctx: AppContext, paths: Iterable[str | Path], gallery: Gallery | None = None) -> Iterator[ImageReport]:
+    """:func:`identify_image` for each file; a file that cannot be read is reported and skipped, never raised."""
+    gallery = gallery if gallery is not None else ctx.gallery()
+    for path in paths:
+        try:
+            image = load_image(path, ctx.config.max_pixels)
+        except BadImage as exc:
+            yield ImageReport(str(path), (), str(exc))
+            continue
+        yield ImageReport(str(path), tuple(identify_image(ctx, image, gallery)))
 
 
 @dataclass(frozen=True)
@@ -44,7 +67,7 @@ def verify_paths(ctx: AppContext, first: str | Path, second: str | Path) -> Veri
     engine = ctx.engine
     vectors = []
     for path in (first, second):
-        image = load_image(path)
+        image = load_image(path, ctx.config.max_pixels)
         det = engine.single_face(image, str(path))
         vectors.append(engine.embed(image, [det.landmarks])[0])
     cos = float(vectors[0] @ vectors[1])

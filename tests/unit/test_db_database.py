@@ -48,7 +48,7 @@ def test_fresh_file_is_created_at_head_and_reopening_changes_nothing(tmp_path: P
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         head = MigrationContext.configure(connection).get_current_revision()
     database.close()
-    assert TABLES <= _tables(path) and head == "0001"
+    assert TABLES <= _tables(path) and head == "0002"
 
     again = open_database(f"sqlite:///{path}")
     assert [p.external_id for p in Repository(again).list_people()] == ["S-1"]

@@ -44,15 +44,15 @@ def test_folder_is_not_an_image(tmp_path):
 
 
 def test_sixteen_bit_png_becomes_rgb8(tmp_path):
-    img = np.zeros((10, 12, 3), np.uint16)
+    img = np.zeros((30, 32, 3), np.uint16)
     img[..., 2] = 65535  # red in BGR order
     out = load_image(_write(tmp_path / "deep.png", img))
-    assert out.dtype == np.uint8 and out.shape == (10, 12, 3)
+    assert out.dtype == np.uint8 and out.shape == (30, 32, 3)
     assert out[0, 0].tolist() == [255, 0, 0]
 
 
 def test_rgba_png_is_composited_on_white(tmp_path):
-    img = np.zeros((4, 4, 4), np.uint8)
+    img = np.zeros((24, 24, 4), np.uint8)
     img[..., 3] = 0  # fully transparent
     img[0, 0] = (255, 0, 0, 255)  # opaque blue (BGRA)
     out = load_image(_write(tmp_path / "alpha.png", img))
@@ -61,8 +61,8 @@ def test_rgba_png_is_composited_on_white(tmp_path):
 
 
 def test_grayscale_becomes_three_channels(tmp_path):
-    out = load_image(_write(tmp_path / "gray.png", np.full((5, 6), 77, np.uint8)))
-    assert out.shape == (5, 6, 3) and (out == 77).all()
+    out = load_image(_write(tmp_path / "gray.png", np.full((25, 26), 77, np.uint8)))
+    assert out.shape == (25, 26, 3) and (out == 77).all()
 
 
 def test_decode_names_the_source_in_errors():

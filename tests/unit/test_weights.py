@@ -225,6 +225,15 @@ def test_a_damaged_installed_file_is_refused_before_use(tmp_path: Path, server: 
         fresh.path("tiny")
 
 
+def test_an_installed_file_cut_in_half_is_reported_as_damaged_not_missing(tmp_path: Path, server: str) -> None:
+    store = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
+    path = store.fetch("tiny")
+    path.write_bytes(PAYLOAD[: len(PAYLOAD) // 2])
+    with pytest.raises(WeightsError, match=r"is damaged .*models remove tiny") as err:
+        _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz")).path("tiny")
+    assert "not installed" not in str(err.value)
+
+
 def test_import_refuses_a_corrupted_file_naming_both_checksums(tmp_path: Path) -> None:
     store = _store(tmp_path, _spec("http://example.invalid/tiny-1.0.tar.gz"))
     corrupted = tmp_path / "tiny.bin"
