@@ -67,15 +67,10 @@ def every(interval_ms: int, callback: Callable[[], None]) -> QTimer:
 
 
 def add_quit_shortcut(window: QWidget) -> QShortcut:
-    """Ctrl+Q (the platform's Quit keys, too) closes ``window`` from anywhere in the application."""
+    """Ctrl+Q (Cmd+Q on a Mac) closes ``window`` from anywhere in the application, the wizard included."""
     shortcut = QShortcut(QKeySequence("Ctrl+Q"), window)
     shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
     shortcut.activated.connect(window.close)
-    standard = QKeySequence(QKeySequence.StandardKey.Quit)
-    if not standard.isEmpty() and standard != shortcut.key():
-        extra = QShortcut(standard, window)
-        extra.setContext(Qt.ShortcutContext.ApplicationShortcut)
-        extra.activated.connect(window.close)
     return shortcut
 
 
