@@ -67,7 +67,7 @@ def every(interval_ms: int, callback: Callable[[], None]) -> QTimer:
 
 
 def add_quit_shortcut(window: QWidget) -> QShortcut:
-    """Ctrl+Q (Cmd+Q on a Mac) closes ``window`` from anywhere in the application, the wizard included."""
+    """Ctrl+Q (Cmd+Q on a Mac) closes ``window`` whichever of its pages or widgets has the focus."""
     shortcut = QShortcut(QKeySequence("Ctrl+Q"), window)
     shortcut.setContext(Qt.ShortcutContext.ApplicationShortcut)
     shortcut.activated.connect(window.close)
