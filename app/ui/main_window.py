@@ -27,7 +27,7 @@ from app.ui.live_page import LivePage
 from app.ui.people_page import PeoplePage
 from app.ui.settings_page import SettingsPage
 from app.ui.sound import Chime
-from app.ui.worker import GuiThreadCollector, stop_jobs
+from app.ui.worker import stop_jobs
 from db.records import EventRecord, PersonRecord
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.collector = GuiThreadCollector(self)  # before any worker thread starts
         self.setWindowTitle("Rollcall")
         self.setWindowIcon(icon("app"))
         self.chime = Chime(ctx.config.cache_dir, ctx.config.settings.sound, self)
@@ -163,5 +162,4 @@ class MainWindow(QMainWindow):
             self.wizard.done(0)
         self.live.shutdown()
         stop_jobs(self)
-        self.collector.stop()
         super().closeEvent(event)
