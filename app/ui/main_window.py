@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
+from typing import Callable
 
-from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
@@ -163,3 +166,31 @@ class MainWindow(QMainWindow):
         self.live.shutdown()
         stop_jobs(self)
         super().closeEvent(event)
+
+
+def close_on_interrupt(window: QMainWindow, poll_ms: int = 200) -> Callable[[], None]:
+    """Let Ctrl+C (SIGINT) close ``window`` as its close button would: threads stopped, exit code 0.
+
+    Python runs signal handlers only when it has control, which the Qt event loop never gives it; a timer
+    that calls into Python every ``poll_ms`` lets the handler run promptly. Call on the main thread.
+
+    Returns:
+        A function that stops the timer and puts the previous SIGINT handler back.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(poll_ms)
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        log.info("interrupted (Ctrl+C): closing the window")
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    log.info("window open; Ctrl+C in the terminal closes it")
+
+    def restore() -> None:
+        timer.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    return restore
