@@ -33,6 +33,7 @@ from app.ui.video_view import VideoView
 from app.ui.worker import join_thread
 from db.records import EventRecord, SessionRecord
 from models.sources import Frame, FrameSource
+from models.tracking import SceneCutDetector
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ class LivePage(QWidget):
         self._shown_index = -1
         self._reload_pending = False
         self._stop_reason = "Stopped"
+        self._display_cuts = SceneCutDetector()  # on the painted pictures (see _current_tracks)
+        self._cut_index = -1
         self.display = QTimer(self)
         self.display.setInterval(DISPLAY_INTERVAL_MS)
         self.display.timeout.connect(self._paint_newest)
@@ -270,7 +273,9 @@ class LivePage(QWidget):
         loop.lost.connect(self._on_lost)
         loop.failed.connect(self._on_failed)
         loop.stopped.connect(self._on_stopped)
-        self._tracks, self._shown_index = (), -1
+        self._tracks, self._shown_index, self.last_update = (), -1, None
+        self._display_cuts.reset()
+        self._cut_index = -1
         self._reload_pending, self._stop_reason = False, "Stopped"
         self.display.start()
         self.start_button.setText("Stop")
@@ -323,9 +328,17 @@ class LivePage(QWidget):
             return
         if frame.index != self._shown_index:
             self._shown_index = frame.index
-            self.video.show_frame(qimage_from_rgb(frame.image), self._tracks)
-        elif self.video.tracks != self._tracks:
-            self.video.show_frame(None, self._tracks)
+            if self._display_cuts.is_cut(frame.image):
+                self._cut_index = frame.index
+            self.video.show_frame(qimage_from_rgb(frame.image), self._current_tracks())
+        elif self.video.tracks != self._current_tracks():
+            self.video.show_frame(None, self._current_tracks())
+
+    def _current_tracks(self) -> tuple:
+        """The latest recognised faces, or none while the picture is from a newer shot than the frame they
+        were found in (recognition runs a frame or two behind the picture: no box outlives a cut)."""
+        update = self.last_update
+        return self._tracks if update is not None and update.frame_index >= self._cut_index else ()
 
     def _add_marked(self, event: EventRecord, announce: bool = False) -> None:
         item = QListWidgetItem(marked_text(event))
