@@ -3,7 +3,9 @@
 :class:`LiveRecognizer` is what the window's recognition worker and the ``watch`` command both drive, one
 frame at a time: detect (every ``detect_every``-th frame), follow faces with a :class:`Tracker`, embed a
 track only when its schedule says so, match, vote, and mark a person present when their track is first
-named. :func:`run_watch` is the headless loop of ``python main.py watch``.
+named. A scene cut (:class:`models.tracking.SceneCutDetector`) ends every track, so no name carries over to
+the next shot. :func:`start_live` prepares a recognizer (for the window's recognition thread);
+:func:`run_watch` is the headless loop of ``python main.py watch``.
 
 Why embedding runs in the calling thread: dlib's ResNet holds the GIL while it computes a descriptor
 (measured: a pure-Python thread runs at ~8 % of its speed meanwhile), so a worker thread would not add a
