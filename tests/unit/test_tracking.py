@@ -200,10 +200,20 @@ def test_a_track_whose_face_changes_is_checked_again_from_scratch() -> None:
         tracker.add_vote(track, _ada(), t, _unit(0, 0.02, i))  # the same face, looked at three times
     assert tracker.views()[0].name == "Ada"
     ada = track.id
-    decision = tracker.add_vote(track, _ada(0.41), 2.2, _unit(1))  # someone else took the spot
+    decision = tracker.add_vote(track, _bob(), 2.2, _unit(1))  # someone else took the spot
     (view,) = tracker.views()
     assert view.track_id != ada and decision.state is TrackState.PENDING and view.name is None
     assert view.first_seen_s == 2.2 and view.named_at_s is None
+
+
+def test_a_stranger_taking_a_named_face_s_place_is_checked_again() -> None:
+    tracker = Tracker(TrackerConfig(), "l2", THRESHOLD)
+    tracker.update([_det(100)], 0.0)
+    track = tracker.tracks[0]
+    for i, t in enumerate((0.0, 0.05)):
+        tracker.add_vote(track, _ada(), t, _unit(0, 0.02, i))
+    tracker.add_vote(track, _nobody(), 2.0, _unit(2))
+    assert tracker.views()[0].track_id != 1 and tracker.views()[0].name is None
 
 
 def test_looks_of_the_same_face_keep_the_name() -> None:
@@ -227,3 +237,13 @@ def test_scene_cuts_are_found_and_pans_or_exposure_changes_are_not() -> None:
     cuts = SceneCutDetector()
     frames = [_scene(1), _scene(1, shift=4), _scene(1, shift=8, gain=1.15), _scene(2), _scene(2, shift=3)]
     assert [cuts.is_cut(f) for f in frames] == [False, False, False, True, False]
+
+
+def test_one_odd_match_on_a_look_like_the_others_is_outvoted_not_a_new_face() -> None:
+    tracker = Tracker(TrackerConfig(), "l2", THRESHOLD)
+    tracker.update([_det(100)], 0.0)
+    track = tracker.tracks[0]
+    for i, t in enumerate((0.0, 0.05, 0.2)):
+        tracker.add_vote(track, _ada(), t, _unit(0, 0.02, i))
+    tracker.add_vote(track, _bob(), 0.45, _unit(0, 0.02, 9))  # the same face, matched wrongly once
+    assert [(v.track_id, v.name) for v in tracker.views()] == [(1, "Ada")]
