@@ -88,7 +88,7 @@ class FrameLoop(QObject):
     def __init__(self, spec: str, setup: Setup, realtime: bool = True) -> None:
         super().__init__()
         self.spec = spec
-        self._setup = setup
+        self._setup: Setup | None = setup
         self._realtime = realtime
         self._stop = threading.Event()
         self._reader: LatestFrameReader | None = None

@@ -37,7 +37,8 @@ class Job(QObject):
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], with_callbacks: bool) -> None:
         super().__init__()
-        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._fn: Callable[..., Any] | None = fn
+        self._args, self._kwargs = args, kwargs
         self._with_callbacks = with_callbacks
         self._cancel = threading.Event()
         self._thread: weakref.ref[QThread] | None = None  # weak: the thread owns the job, not the reverse
@@ -61,7 +62,7 @@ class Job(QObject):
         if self._with_callbacks:
             kwargs.update(progress=self._report, should_stop=self._cancel.is_set)
         try:
-            result = self._fn(*self._args, **kwargs)
+            result = self._fn(*self._args, **kwargs)  # type: ignore[misc]
         except Exception as exc:  # every failure reaches the UI as a signal, never kills the thread silently
             log.exception("background job %s failed", getattr(self._fn, "__name__", self._fn))
             self.failed.emit(exc)
