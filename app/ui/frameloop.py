@@ -6,7 +6,8 @@ The UI thread only paints. The source is opened on the worker thread too (a came
 seconds to open), so the window never waits for it.
 
 As in :mod:`app.ui.worker`, no reference cycles: the thread holds its loop, the loop a weak reference to its
-thread, and both are deleted (``deleteLater``) once the loop stopped.
+thread and nothing of the setup once it ran; when the loop has stopped its thread is deleted (``deleteLater``,
+on the GUI thread), which releases the loop there.
 """
 
 from __future__ import annotations
@@ -184,7 +185,6 @@ def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True) 
     loop.moveToThread(thread)
     thread.started.connect(loop.run)
     loop.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quits even while the UI waits
-    loop.stopped.connect(loop.deleteLater, Qt.ConnectionType.DirectConnection)  # deleted as its thread finishes
-    thread.finished.connect(thread.deleteLater)
+    thread.finished.connect(thread.deleteLater)  # which releases the loop on the GUI thread
     thread.start()
     return loop

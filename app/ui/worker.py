@@ -4,10 +4,13 @@ The function is any long job written for the CLI too (``analyze_paths``, ``enrol
 as ``fn(*args, progress=..., should_stop=..., **kwargs)``; its return value (plain data only, never ORM objects)
 arrives through :attr:`Job.finished`, an exception through :attr:`Job.failed`.
 
-No reference cycles: the thread holds its job, the job only a weak reference to its thread, and both are
-deleted (``deleteLater``) when the job is done. A worker and its thread are therefore freed by reference
-counting on the GUI thread, never by Python's cycle collector, which may run on any thread and would then
-delete Qt objects from the wrong one.
+No reference cycles: the thread holds its job, the job only a weak reference to its thread, and nothing the
+caller passed stays with the job once it ran. When the job is done its thread is deleted (``deleteLater``, on
+the GUI thread, where the thread object lives), which releases the job; the job itself goes when its owner
+drops it too. Both are freed by reference counting on the GUI thread after the worker thread ended, never by
+Python's cycle collector, which may run on any thread and would then delete Qt objects from the wrong one.
+(The job is not ``deleteLater``-ed on its own thread: that deletes it there while the GUI thread may still
+hold its wrapper and be delivering its last signals.)
 """
 
 from __future__ import annotations
@@ -117,8 +120,7 @@ def start_job(parent: QObject, fn: Callable[..., Any], *args: Any, with_callback
     job.moveToThread(thread)
     thread.started.connect(job.run)
     job.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit even while the UI thread waits
-    job.stopped.connect(job.deleteLater, Qt.ConnectionType.DirectConnection)  # deleted as its thread finishes
-    thread.finished.connect(thread.deleteLater)
+    thread.finished.connect(thread.deleteLater)  # which releases the job (see the module's docstring)
     thread.start()
     return job
 

@@ -8,6 +8,7 @@ would then stay alive, and the test fails.
 from __future__ import annotations
 
 import gc
+import threading
 import weakref
 from typing import Callable, Iterator
 
@@ -38,14 +39,13 @@ def test_the_window_leaves_automatic_collection_on(window) -> None:
 
 
 def test_a_finished_job_and_its_thread_are_freed_without_the_cycle_collector(qtbot, window, no_cycle_collector) -> None:
-    job = start_job(window, lambda numbers: sum(numbers), [1, 2, 3], with_callbacks=False)
+    gate = threading.Event()  # the job ends only once the test holds nothing but weak references
+    job = start_job(window, lambda numbers: gate.wait(5) and sum(numbers), [1, 2, 3], with_callbacks=False)
     results: list[int] = []
-    job.finished.connect(results.append)
-    (thread,) = window.findChildren(JobThread)
-    refs = weakref.ref(job), weakref.ref(thread)
-    with qtbot.waitSignal(job.stopped, timeout=5_000):
-        pass
-    del job, thread
+    job.finished.connect(results.append)  # called on the job's thread
+    refs = weakref.ref(job), weakref.ref(window.findChildren(JobThread)[0])
+    del job
+    gate.set()
     qtbot.waitUntil(_freed(*refs), timeout=5_000)
     assert results == [6]
 
@@ -54,13 +54,15 @@ def test_a_stopped_frame_loop_and_its_thread_are_freed_without_the_cycle_collect
     qtbot, window, cameras, no_cycle_collector
 ) -> None:
     cameras["gc"] = FakeCamera([np.zeros((36, 64, 3), np.uint8)], frames=5)
-    loop = start_loop(window, FAKE + "gc", lambda source: ((lambda frame: frame.index), None))
-    (thread,) = window.findChildren(LoopThread)
-    refs = weakref.ref(loop), weakref.ref(thread)
-    with qtbot.waitSignal(loop.stopped, timeout=5_000):
-        pass
-    del loop, thread
-    qtbot.waitUntil(_freed(*refs), timeout=5_000)
+    gate = threading.Event()  # the loop runs only once the test holds nothing but weak references
+    loop = start_loop(window, FAKE + "gc", lambda source: (gate.wait(5) and (lambda frame: frame.index), None))
+    processed: list[int] = []
+    loop.result.connect(lambda _loop, frame, index: processed.append(index))  # called on the loop's thread
+    refs = weakref.ref(loop), weakref.ref(window.findChildren(LoopThread)[0])
+    del loop
+    gate.set()
+    qtbot.waitUntil(_freed(*refs), timeout=10_000)
+    assert processed, "the loop ran"
 
 
 def test_the_live_page_frees_its_loop_after_the_video_ended(qtbot, window, cameras, no_cycle_collector) -> None:
