@@ -3,7 +3,9 @@
 :class:`LiveRecognizer` is what the window's recognition worker and the ``watch`` command both drive, one
 frame at a time: detect (every ``detect_every``-th frame), follow faces with a :class:`Tracker`, embed a
 track only when its schedule says so, match, vote, and mark a person present when their track is first
-named. :func:`run_watch` is the headless loop of ``python main.py watch``.
+named. A scene cut (:class:`models.tracking.SceneCutDetector`) ends every track, so no name carries over to
+the next shot. :func:`start_live` prepares a recognizer (for the window's recognition thread);
+:func:`run_watch` is the headless loop of ``python main.py watch``.
 
 Why embedding runs in the calling thread: dlib's ResNet holds the GIL while it computes a descriptor
 (measured: a pure-Python thread runs at ~8 % of its speed meanwhile), so a worker thread would not add a
@@ -14,6 +16,7 @@ core; the schedule keeps embeddings rare instead. The second core reads and deco
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
@@ -24,13 +27,13 @@ from numpy.typing import NDArray
 
 from app.context import AppContext
 from app.services.attendance import AttendanceMarker
-from db.records import EventRecord
+from db.records import EventRecord, SessionRecord
 from models.engine import FaceEngine
 from models.errors import SourceError
 from models.matching import Gallery
 from models.progress import ShouldStop, never_stop
 from models.sources import Frame, FrameSource, open_source
-from models.tracking import Track, Tracker, TrackerConfig, TrackState, TrackView
+from models.tracking import CutConfig, SceneCutDetector, Track, Tracker, TrackerConfig, TrackState, TrackView
 from models.types import Detection, Landmarks, RGBImage
 
 log = logging.getLogger(__name__)
@@ -54,11 +57,13 @@ class LiveConfig:
     Attributes:
         upsample: detector upsampling; 0 finds faces from ~80 px on a 640-px frame and is 4× faster than 1.
         max_side: frames are downscaled to this longer side for detection (boxes are scaled back).
-        detect_every: run the detector on every n-th frame; in between, tracks keep their boxes (2 halves the
-            dominant cost for a one-frame lag of the boxes at 30 frames/s).
+        detect_every: run the detector on every n-th frame (and on the first frame of a new shot); in between,
+            tracks keep their latest detected boxes (2 halves the dominant cost for a one-frame lag of the
+            boxes at 30 frames/s).
         flip: also embed the mirrored face chip (2× embedding time, slightly more accurate).
         max_embeds_per_frame: bound on embeddings per frame, so a crowd cannot stall the picture.
         tracker: association, embedding schedule and voting (see :class:`TrackerConfig`).
+        cuts: when a frame starts a new shot (every track ends there; see :class:`CutConfig`).
     """
 
     upsample: int = 0
@@ -67,6 +72,7 @@ class LiveConfig:
     flip: bool = False
     max_embeds_per_frame: int = 2
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    cuts: CutConfig = field(default_factory=CutConfig)
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,9 @@ def live_engine(ctx: AppContext, config: LiveConfig) -> FaceEngine:
 class LiveRecognizer:
     """Recognizes and marks the people in a stream of frames (call :meth:`process` from one thread).
 
+    Every other method may be called from any thread: a gallery reload is only requested there
+    (:meth:`reload_gallery`) and applied by :meth:`process`, between frames, on the recognition thread.
+
     Args:
         ctx: where the gallery comes from.
         marker: marks attendance (once per session / per cooldown); ``None`` only shows names.
@@ -122,6 +131,8 @@ class LiveRecognizer:
         self.source_label = source_label
         self._gallery = ctx.gallery()
         self._tracker = Tracker(self.config.tracker, self._gallery.metric, self._gallery.threshold)
+        self._cuts = SceneCutDetector(self.config.cuts)
+        self._reload_requested = threading.Event()
         self._marked: set[tuple[int, int]] = set()
         self._frames = 0
         self._clock_origin: datetime | None = None
@@ -131,11 +142,15 @@ class LiveRecognizer:
         return self._gallery
 
     def reload_gallery(self) -> None:
-        """Re-read the enrolled people (after enrolling, removing or changing the threshold).
+        """Ask for the enrolled people to be re-read (after enrolling, removing or changing the threshold).
 
-        Names given so far are re-earned from new votes. Safe to call from another thread: the new gallery
-        replaces the old one in a single assignment.
+        Safe from any thread: the next :meth:`process` call reloads the gallery on its own thread before it
+        looks at its frame, and names given so far are re-earned from new votes.
         """
+        self._reload_requested.set()
+
+    def _apply_reload(self) -> None:
+        self._reload_requested.clear()
         gallery = self.ctx.gallery()
         self._gallery = gallery
         self._tracker.set_threshold(gallery.metric, gallery.threshold)
@@ -146,9 +161,15 @@ class LiveRecognizer:
         self._clock_origin = started_at
 
     def process(self, frame: Frame) -> LiveUpdate:
-        """Detect, track, embed what is due, vote and mark, for one frame."""
+        """Detect, track, embed what is due, vote and mark, for one frame (a requested reload first)."""
+        if self._reload_requested.is_set():
+            self._apply_reload()
         timings = dict.fromkeys(STAGES, 0.0)
         t_start = time.perf_counter()
+        if self._cuts.is_cut(frame.image):
+            log.debug("scene cut at frame %d: every track ends", frame.index)
+            self._tracker.cut()
+            self._frames = 0
         if self._frames % max(1, self.config.detect_every) == 0:
             detections = self.engine.detect(frame.image)
             self._tracker.update(detections, frame.time_s)
@@ -172,8 +193,8 @@ class LiveRecognizer:
         t1 = time.perf_counter()
         matches = self._gallery.search(vectors)
         known = []
-        for track, match in zip(due, matches):
-            decision = self._tracker.add_vote(track, match, frame.time_s)
+        for track, match, vector in zip(due, matches, vectors):
+            decision = self._tracker.add_vote(track, match, frame.time_s, vector)
             if decision.state is TrackState.KNOWN:
                 known.append(track)
         timings["embed"] = (t1 - t0) * 1000.0
@@ -192,6 +213,44 @@ class LiveRecognizer:
 
     def _gallery_backend(self) -> str:
         return self.ctx.config.engine.backend
+
+
+@dataclass(frozen=True)
+class LiveStart:
+    """What :func:`start_live` prepared: the recognizer to feed frames to, and what the page shows first.
+
+    Attributes:
+        recognizer: call its ``process`` on the recognition thread only (``reload_gallery`` from anywhere).
+        session: the attendance session marks go to. earlier: its events so far. people: people enrolled.
+    """
+
+    recognizer: LiveRecognizer
+    session: SessionRecord
+    earlier: tuple[EventRecord, ...]
+    people: int
+
+
+def start_live(
+    ctx: AppContext, session_name: str, source_label: str, started_at: datetime, config: LiveConfig | None = None
+) -> LiveStart:
+    """Open the session, build a recognizer and load its models (seconds on the first call).
+
+    Runs on the thread that will call ``recognizer.process``; touches nothing but its own objects and the
+    database, so a window can call it off its GUI thread and receive the result as plain data.
+
+    Args:
+        source_label: recorded as the events' source (``"camera"`` or ``"video"``).
+        started_at: when the source's clock started (frame ``time_s`` counts from it).
+    """
+    session = ctx.repo.get_or_create_session(session_name)
+    marker = AttendanceMarker(ctx.repo, session, ctx.config.cooldown_s)
+    recognizer = LiveRecognizer(ctx, marker, config, source_label=source_label)
+    recognizer.set_clock(started_at)
+    engine = recognizer.engine
+    engine.detect(np.zeros((32, 32, 3), np.uint8))  # loads the detector now, not on the first frame
+    getattr(engine, "embedder", None)  # and the embedding model
+    earlier = tuple(ctx.repo.list_events(session_id=session.id))
+    return LiveStart(recognizer, session, earlier, len(recognizer.gallery))
 
 
 @dataclass(frozen=True)

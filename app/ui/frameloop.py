@@ -4,15 +4,20 @@ The reader thread (:class:`models.sources.LatestFrameReader`) keeps only the new
 takes it, runs the handler (recognition, or enrollment checks) and emits the frame with the handler's result.
 The UI thread only paints. The source is opened on the worker thread too (a camera or an RTSP URL can take
 seconds to open), so the window never waits for it.
+
+As in :mod:`app.ui.worker`, no reference cycles: the thread holds its loop, the loop a weak reference to its
+thread and nothing of the setup once it ran; when the loop has stopped its thread is deleted (``deleteLater``,
+on the GUI thread), which releases the loop there.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from app.ui.worker import join_thread
 from models import sources
@@ -25,6 +30,11 @@ Handler = Callable[[Frame], Any]
 """Called on the worker thread for each frame; returns plain data for the UI."""
 Setup = Callable[[FrameSource], tuple[Handler, Any]]
 """Called once on the worker thread with the open source; returns the handler and plain data for the UI (sent with ``opened``)."""
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter in upper case (a source's label starts a sentence)."""
+    return text[:1].upper() + text[1:]
 
 
 class TeeSource:
@@ -79,12 +89,12 @@ class FrameLoop(QObject):
     def __init__(self, spec: str, setup: Setup, realtime: bool = True) -> None:
         super().__init__()
         self.spec = spec
-        self._setup = setup
+        self._setup: Setup | None = setup
         self._realtime = realtime
         self._stop = threading.Event()
         self._reader: LatestFrameReader | None = None
         self._tee: TeeSource | None = None
-        self.thread: QThread | None = None
+        self._thread: weakref.ref[QThread] | None = None  # weak: the thread owns the loop, not the reverse
 
     def latest_frame(self) -> Frame | None:
         """The newest frame read from the source (processed or not), for the display; ``None`` before the first."""
@@ -97,7 +107,8 @@ class FrameLoop(QObject):
         reader = self._reader
         if reader is not None:
             reader.close(timeout_ms / 1000.0)
-        if self.thread is None or join_thread(self.thread, timeout_ms):
+        thread = self._thread() if self._thread is not None else None
+        if thread is None or join_thread(thread, timeout_ms):
             return True
         log.warning("the frame loop on %s did not stop within %d ms", self.spec, timeout_ms)
         return False
@@ -119,8 +130,9 @@ class FrameLoop(QObject):
 
     def _open(self) -> Handler | None:
         source = sources.open_source(self.spec)
+        setup, self._setup = self._setup, None  # called once; the loop keeps nothing of its caller
         try:
-            handler, info = self._setup(source)
+            handler, info = setup(source)  # type: ignore[misc]
         except BaseException:
             source.close()
             raise
@@ -139,7 +151,7 @@ class FrameLoop(QObject):
             frame = reader.get(timeout=0.25)
             if frame is None:
                 if reader.state is ReaderState.ENDED:
-                    self.ended.emit(self, f"{reader.source.label} has ended.")
+                    self.ended.emit(self, sentence(f"{reader.source.label} has ended."))
                     return
                 if reader.state is ReaderState.FAILED:
                     self.lost.emit(self, str(reader.error or f"{reader.source.label} stopped"))
@@ -169,10 +181,10 @@ def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True) 
     """
     loop = FrameLoop(spec, setup, realtime)
     thread = LoopThread(loop, parent)
-    loop.thread = thread
+    loop._thread = weakref.ref(thread)
     loop.moveToThread(thread)
     thread.started.connect(loop.run)
-    loop.stopped.connect(lambda _loop: thread.quit())  # runs on the worker thread: quits even while the UI waits
-    thread.finished.connect(thread.deleteLater)
+    loop.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quits even while the UI waits
+    thread.finished.connect(thread.deleteLater)  # which releases the loop on the GUI thread
     thread.start()
     return loop

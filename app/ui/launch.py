@@ -13,7 +13,7 @@ from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from app.context import AppContext
-from app.ui.main_window import MainWindow
+from app.ui.main_window import MainWindow, close_on_interrupt
 from app.ui.messages import plain_message
 
 log = logging.getLogger(__name__)
@@ -103,10 +103,12 @@ def launch_window(ctx: AppContext, source: str | None = None) -> int:
         QMessageBox.warning(window, "Something went wrong", plain_message(exc))
 
     sys.excepthook = report
+    restore_interrupt = close_on_interrupt(window)
     try:
         window.show()
         if source:
             window.live.start(source)
         return int(app.exec())
     finally:
+        restore_interrupt()
         sys.excepthook = previous_hook

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from functools import partial
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -19,14 +17,15 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QPushButton,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from app.context import AppContext
-from app.services.attendance import AttendanceMarker, default_session_name
-from app.services.live import LiveConfig, LiveRecognizer, LiveUpdate
-from app.ui.frameloop import FrameLoop, LoopThread, start_loop
+from app.services.attendance import default_session_name
+from app.services.live import LiveRecognizer, LiveStart, LiveUpdate, start_live
+from app.ui.frameloop import FrameLoop, Handler, LoopThread, start_loop
 from app.ui.images import qimage_from_rgb
 from app.ui.messages import plain_message
 from app.ui.sound import Chime
@@ -34,21 +33,22 @@ from app.ui.video_view import VideoView
 from app.ui.worker import join_thread
 from db.records import EventRecord, SessionRecord
 from models.sources import Frame, FrameSource
+from models.tracking import SceneCutDetector
 
 log = logging.getLogger(__name__)
 
 DISPLAY_INTERVAL_MS = 10
 """How often the view looks for a newer frame (it paints each frame once, at most at the source's rate)."""
+SIDE_WIDTH = 200
+"""Width of the list of people marked (narrow, so a 16:9 picture gets most of the page)."""
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)"
 
 
-@dataclass(frozen=True)
-class LiveStarted:
-    """What the worker tells the page once the source is open: the session and who it already holds."""
-
-    session: SessionRecord
-    earlier: tuple[EventRecord, ...]
-    people: int
+def open_live(ctx: AppContext, session_name: str, source: FrameSource) -> tuple[Handler, LiveStart]:
+    """The live page's frame-loop setup (runs on the recognition thread, touches no widget): the
+    recognizer's ``process`` as the handler, and what :func:`start_live` prepared for the page."""
+    started = start_live(ctx, session_name, "camera" if source.is_live else "video", source.started_at)
+    return started.recognizer.process, started
 
 
 def marked_text(event: EventRecord) -> str:
@@ -112,6 +112,10 @@ class LivePage(QWidget):
         self.last_update: LiveUpdate | None = None
         self._tracks: tuple = ()
         self._shown_index = -1
+        self._reload_pending = False
+        self._stop_reason = "Stopped"
+        self._display_cuts = SceneCutDetector()  # on the painted pictures (see _current_tracks)
+        self._cut_index = -1
         self.display = QTimer(self)
         self.display.setInterval(DISPLAY_INTERVAL_MS)
         self.display.timeout.connect(self._paint_newest)
@@ -160,20 +164,36 @@ class LivePage(QWidget):
         self.status.setObjectName("muted")
         self.status.setWordWrap(True)
         side = QVBoxLayout()
+        side.setContentsMargins(0, 0, 0, 0)
         side.addWidget(self.marked_title)
         side.addWidget(self.marked_list, 1)
-        side.addWidget(self.status)
-        side_box = QWidget()
-        side_box.setLayout(side)
-        side_box.setFixedWidth(270)
+        self.side_box = QWidget()
+        self.side_box.setLayout(side)
+        self.side_box.setFixedWidth(SIDE_WIDTH)
+        self.list_button = QToolButton()
+        self.list_button.setCheckable(True)
+        self.list_button.setChecked(True)
+        self.list_button.toggled.connect(self.show_marked_list)
+        self.show_marked_list(True)
+        top.addWidget(self.list_button)
 
+        picture = QVBoxLayout()
+        picture.addWidget(self.stack, 1)
+        picture.addWidget(self.status)
         middle = QHBoxLayout()
-        middle.addWidget(self.stack, 1)
-        middle.addWidget(side_box)
+        middle.addLayout(picture, 1)
+        middle.addWidget(self.side_box)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.banner)
         layout.addLayout(middle, 1)
+
+    def show_marked_list(self, shown: bool) -> None:
+        """Show or hide the list of people marked (hidden, the picture takes the page's whole width)."""
+        self.side_box.setVisible(shown)
+        self.list_button.setChecked(shown)
+        self.list_button.setText("Hide list ▸" if shown else "◂ Marked list")
+        self.list_button.setToolTip("Hide the list of people marked present" if shown else "Show who was marked present")
 
     def _empty_state(self) -> QWidget:
         box = QFrame()
@@ -209,7 +229,8 @@ class LivePage(QWidget):
             nobody = False
         self.stack.setCurrentIndex(0 if nobody and self.loop is None else 1)
         if self.recognizer is not None:
-            self.recognizer.reload_gallery()
+            self.recognizer.reload_gallery()  # a request: the recognition thread applies it between frames
+        self._reload_pending = self.loop is not None and self.recognizer is None
         self.refresh_sessions()
 
     def refresh_sessions(self) -> None:
@@ -245,14 +266,17 @@ class LivePage(QWidget):
         self.stack.setCurrentIndex(1)
         self.video.clear(f"Opening {spec}…")
         self.status.setText(f"Opening {spec}…")
-        loop = self.loop = start_loop(self, spec, lambda src: self._setup(src, session_name))
+        loop = self.loop = start_loop(self, spec, partial(open_live, self.ctx, session_name))
         loop.opened.connect(self._on_opened)
         loop.result.connect(self._on_result)
         loop.ended.connect(self._on_ended)
         loop.lost.connect(self._on_lost)
         loop.failed.connect(self._on_failed)
         loop.stopped.connect(self._on_stopped)
-        self._tracks, self._shown_index = (), -1
+        self._tracks, self._shown_index, self.last_update = (), -1, None
+        self._display_cuts.reset()
+        self._cut_index = -1
+        self._reload_pending, self._stop_reason = False, "Stopped"
         self.display.start()
         self.start_button.setText("Stop")
         self.running_changed.emit(True)
@@ -273,24 +297,13 @@ class LivePage(QWidget):
         self.status.setText("Stopped")
         self.running_changed.emit(False)
 
-    def _setup(self, source: FrameSource, session_name: str) -> tuple[object, LiveStarted]:
-        """Runs on the worker thread: open the session, load the models, warm them up."""
-        repo = self.ctx.repo
-        session = repo.get_or_create_session(session_name)
-        marker = AttendanceMarker(repo, session, self.ctx.config.cooldown_s)
-        recognizer = LiveRecognizer(self.ctx, marker, LiveConfig(), source_label="camera" if source.is_live else "video")
-        recognizer.set_clock(source.started_at)
-        engine = recognizer.engine
-        engine.detect(np.zeros((32, 32, 3), np.uint8))  # loads the detector now, not on the first frame
-        getattr(engine, "embedder", None)
-        self.recognizer = recognizer
-        started = LiveStarted(session, tuple(repo.list_events(session_id=session.id)), len(recognizer.gallery))
-        return recognizer.process, started
-
     # ----- signals from the worker ----------------------------------------------------------------------------
-    def _on_opened(self, loop: FrameLoop, label: str, started: LiveStarted) -> None:
+    def _on_opened(self, loop: FrameLoop, label: str, started: LiveStart) -> None:
         if loop is not self.loop:
             return
+        self.recognizer = started.recognizer
+        if self._reload_pending:  # people changed while the models were loading
+            self.recognizer.reload_gallery()
         self.session = started.session
         self.marked_list.clear()
         for event in started.earlier:
@@ -315,9 +328,17 @@ class LivePage(QWidget):
             return
         if frame.index != self._shown_index:
             self._shown_index = frame.index
-            self.video.show_frame(qimage_from_rgb(frame.image), self._tracks)
-        elif self.video.tracks != self._tracks:
-            self.video.show_frame(None, self._tracks)
+            if self._display_cuts.is_cut(frame.image):
+                self._cut_index = frame.index
+            self.video.show_frame(qimage_from_rgb(frame.image), self._current_tracks())
+        elif self.video.tracks != self._current_tracks():
+            self.video.show_frame(None, self._current_tracks())
+
+    def _current_tracks(self) -> tuple:
+        """The latest recognised faces, or none while the picture is from a newer shot than the frame they
+        were found in (recognition runs a frame or two behind the picture: no box outlives a cut)."""
+        update = self.last_update
+        return self._tracks if update is not None and update.frame_index >= self._cut_index else ()
 
     def _add_marked(self, event: EventRecord, announce: bool = False) -> None:
         item = QListWidgetItem(marked_text(event))
@@ -332,16 +353,20 @@ class LivePage(QWidget):
     def _on_ended(self, loop: FrameLoop, text: str) -> None:
         if loop is not self.loop:
             return
+        self._stop_reason = f"Stopped: {text}"
         self.banner.say(f"{text} Everyone marked so far is saved. Press Retry to play it again.", "info")
 
     def _on_lost(self, loop: FrameLoop, text: str) -> None:
         if loop is not self.loop:
             return
+        self._stop_reason = "Stopped: the picture stopped."
         self.banner.say(f"The picture stopped: {text} Everyone marked so far is saved.")
 
     def _on_failed(self, loop: FrameLoop, exc: BaseException) -> None:
         if loop is not self.loop:
             return
+        opened = self.recognizer is not None
+        self._stop_reason = "Stopped: recognition failed." if opened else f"Stopped: {loop.spec} could not be opened."
         self.banner.say(plain_message(exc), "error")
         self.video.clear("No picture")
 
@@ -355,8 +380,7 @@ class LivePage(QWidget):
         self.recognizer = None
         self.start_button.setText("Start")
         self.running_changed.emit(False)
-        if not self.banner.isVisible():
-            self.status.setText("Stopped")
+        self.status.setText(self._stop_reason)
 
     def choose_video(self) -> None:
         """Ask for a video file and start on it."""

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import signal
 from pathlib import Path
+from types import FrameType
+from typing import Callable
 
-from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import (
@@ -27,7 +30,7 @@ from app.ui.live_page import LivePage
 from app.ui.people_page import PeoplePage
 from app.ui.settings_page import SettingsPage
 from app.ui.sound import Chime
-from app.ui.worker import GuiThreadCollector, stop_jobs
+from app.ui.worker import stop_jobs
 from db.records import EventRecord, PersonRecord
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,6 @@ class MainWindow(QMainWindow):
     def __init__(self, ctx: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
-        self.collector = GuiThreadCollector(self)  # before any worker thread starts
         self.setWindowTitle("Rollcall")
         self.setWindowIcon(icon("app"))
         self.chime = Chime(ctx.config.cache_dir, ctx.config.settings.sound, self)
@@ -163,5 +165,32 @@ class MainWindow(QMainWindow):
             self.wizard.done(0)
         self.live.shutdown()
         stop_jobs(self)
-        self.collector.stop()
         super().closeEvent(event)
+
+
+def close_on_interrupt(window: QMainWindow, poll_ms: int = 200) -> Callable[[], None]:
+    """Let Ctrl+C (SIGINT) close ``window`` as its close button would: threads stopped, exit code 0.
+
+    Python runs signal handlers only when it has control, which the Qt event loop never gives it; a timer
+    that calls into Python every ``poll_ms`` lets the handler run promptly. Call on the main thread.
+
+    Returns:
+        A function that stops the timer and puts the previous SIGINT handler back.
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    timer = QTimer(window)
+    timer.timeout.connect(lambda: None)
+    timer.start(poll_ms)
+
+    def on_interrupt(signum: int, frame: FrameType | None) -> None:
+        log.info("interrupted (Ctrl+C): closing the window")
+        QTimer.singleShot(0, window.close)
+
+    signal.signal(signal.SIGINT, on_interrupt)
+    log.info("window open; Ctrl+C in the terminal closes it")
+
+    def restore() -> None:
+        timer.stop()
+        signal.signal(signal.SIGINT, previous)
+
+    return restore

@@ -3,53 +3,27 @@
 The function is any long job written for the CLI too (``analyze_paths``, ``enroll_folder``, ...). It is called
 as ``fn(*args, progress=..., should_stop=..., **kwargs)``; its return value (plain data only, never ORM objects)
 arrives through :attr:`Job.finished`, an exception through :attr:`Job.failed`.
+
+No reference cycles: the thread holds its job, the job only a weak reference to its thread, and nothing the
+caller passed stays with the job once it ran. When the job is done its thread is deleted (``deleteLater``, on
+the GUI thread, where the thread object lives), which releases the job; the job itself goes when its owner
+drops it too. Both are freed by reference counting on the GUI thread after the worker thread ended, never by
+Python's cycle collector, which may run on any thread and would then delete Qt objects from the wrong one.
+(The job is not ``deleteLater``-ed on its own thread: that deletes it there while the GUI thread may still
+hold its wrapper and be delivering its last signals.)
 """
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
+import weakref
 from typing import Any, Callable
 
-from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 log = logging.getLogger(__name__)
-
-
-class GuiThreadCollector(QObject):
-    """Runs Python's cyclic garbage collection on the GUI thread only, while the window is open.
-
-    Automatic collection starts on whichever thread happens to allocate when a generation fills up. On a worker
-    thread it can free Qt objects that belong to the GUI thread, and the process crashes (seen once in CI: a
-    segfault while a re-embedding worker ran a database query). So automatic collection is switched off and a
-    timer on the GUI thread collects each generation once its count passes the usual threshold.
-    :meth:`stop` restores automatic collection.
-    """
-
-    def __init__(self, parent: QObject, interval_ms: int = 250) -> None:
-        super().__init__(parent)
-        self._was_enabled = gc.isenabled()
-        gc.disable()
-        self._timer = QTimer(self)
-        self._timer.timeout.connect(self.collect)
-        self._timer.start(interval_ms)
-
-    @Slot()
-    def collect(self) -> None:
-        """Collect the generations whose allocation counts passed their thresholds (oldest first)."""
-        counts, limits = gc.get_count(), gc.get_threshold()
-        for generation in (2, 1, 0):
-            if counts[generation] > limits[generation]:
-                gc.collect(generation)
-                return
-
-    def stop(self) -> None:
-        self._timer.stop()
-        gc.collect()
-        if self._was_enabled:
-            gc.enable()
 
 
 class Job(QObject):
@@ -66,10 +40,11 @@ class Job(QObject):
 
     def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], with_callbacks: bool) -> None:
         super().__init__()
-        self._fn, self._args, self._kwargs = fn, args, kwargs
+        self._fn: Callable[..., Any] | None = fn
+        self._args, self._kwargs = args, kwargs
         self._with_callbacks = with_callbacks
         self._cancel = threading.Event()
-        self.thread: QThread | None = None
+        self._thread: weakref.ref[QThread] | None = None  # weak: the thread owns the job, not the reverse
 
     def cancel(self) -> None:
         """Ask the function to stop (it sees ``should_stop() == True`` and returns what it finished)."""
@@ -81,7 +56,8 @@ class Job(QObject):
 
     def wait(self, timeout_ms: int = 5000) -> bool:
         """Block until the thread ended (``True``) or ``timeout_ms`` passed."""
-        return self.thread is None or join_thread(self.thread, timeout_ms)
+        thread = self._thread() if self._thread is not None else None
+        return thread is None or join_thread(thread, timeout_ms)
 
     @Slot()
     def run(self) -> None:
@@ -89,13 +65,14 @@ class Job(QObject):
         if self._with_callbacks:
             kwargs.update(progress=self._report, should_stop=self._cancel.is_set)
         try:
-            result = self._fn(*self._args, **kwargs)
+            result = self._fn(*self._args, **kwargs)  # type: ignore[misc]
         except Exception as exc:  # every failure reaches the UI as a signal, never kills the thread silently
             log.exception("background job %s failed", getattr(self._fn, "__name__", self._fn))
             self.failed.emit(exc)
         else:
             self.finished.emit(result)
         finally:
+            self._fn, self._args, self._kwargs = None, (), {}  # nothing the caller passed outlives the job
             self.stopped.emit()
 
     def _report(self, done: int, total: int, text: str) -> None:
@@ -139,11 +116,11 @@ def start_job(parent: QObject, fn: Callable[..., Any], *args: Any, with_callback
     """
     job = Job(fn, args, kwargs, with_callbacks)
     thread = JobThread(job, parent)
-    job.thread = thread
+    job._thread = weakref.ref(thread)
     job.moveToThread(thread)
     thread.started.connect(job.run)
     job.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit even while the UI thread waits
-    thread.finished.connect(thread.deleteLater)
+    thread.finished.connect(thread.deleteLater)  # which releases the job (see the module's docstring)
     thread.start()
     return job
 

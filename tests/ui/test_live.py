@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PySide6.QtCore import Qt
 
@@ -82,4 +83,41 @@ def test_source_that_fails_to_open_shows_the_message(qtbot, window, tmp_path: Pa
     assert str(missing) in window.live.banner.text.text()
     qtbot.waitUntil(lambda: not window.live.running, timeout=5_000)
     assert window.live.start_button.text() == "Start"
+    assert not window.live.status.text().startswith("Opening"), "no stale 'Opening …' once it failed"
+    assert window.live.status.text().startswith("Stopped")
     assert window.isVisible()
+
+
+def _short_video(path: Path, frames: int = 8) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (160, 90))
+    for i in range(frames):
+        writer.write(np.full((90, 160, 3), 40 + 10 * i, np.uint8))
+    writer.release()
+    return path
+
+
+def test_after_a_video_ends_the_status_says_stopped_and_the_banner_is_a_sentence(qtbot, window, tmp_path: Path) -> None:
+    clip = _short_video(tmp_path / "short.avi")
+    window.live.start(str(clip))
+    qtbot.waitUntil(lambda: window.live.status.text().startswith("Watching"), timeout=20_000)
+    qtbot.waitUntil(lambda: not window.live.running, timeout=20_000)
+
+    status, banner = window.live.status.text(), window.live.banner.text.text()
+    assert "Watching" not in status and status.startswith("Stopped") and "ended" in status
+    assert banner.startswith("Video file ") and "short.avi has ended." in banner, banner
+    assert window.live.start_button.text() == "Start"
+
+
+def test_the_picture_gets_more_room_when_the_marked_list_is_hidden(qtbot, window) -> None:
+    window.resize(1100, 700)
+    window.live.stack.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.live.video.width() > 0)
+    shown = window.live.video.width()
+    assert window.live.side_box.width() <= 200, "the list of marks is narrow"
+    qtbot.mouseClick(window.live.list_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.live.video.width() > shown + 150)
+    video = window.live.video
+    picture_height = min(video.height(), video.width() * 9 / 16)
+    assert picture_height / video.height() > 0.8, "a 16:9 picture fills most of the height (small black bars)"
+    qtbot.mouseClick(window.live.list_button, Qt.MouseButton.LeftButton)
+    assert window.live.side_box.isVisible()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +41,15 @@ class FakeEngine:
         self.script: dict[int, list[tuple[BBox, NDArray[np.float32]]]] = {}
         self.embedded = 0
 
-    def frame(self, index: int, faces: list[tuple[BBox, NDArray[np.float32]]]) -> Frame:
+    def frame(
+        self, index: int, faces: list[tuple[BBox, NDArray[np.float32]]], scene: NDArray[np.uint8] | None = None
+    ) -> Frame:
+        """Frame ``index`` showing ``faces`` (on the picture ``scene``, default a tiny uniform one)."""
         key = index % 256
         self.script[key] = faces
-        return Frame(index, index / FPS, np.full((4, 4, 3), key, dtype=np.uint8))
+        image = np.full((4, 4, 3), key, dtype=np.uint8) if scene is None else scene.copy()
+        image[0, 0] = key
+        return Frame(index, index / FPS, image)
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         faces = self.script[int(image[0, 0, 0])]
@@ -169,3 +176,94 @@ def test_detecting_every_other_frame_keeps_boxes_and_reports_stage_timings(ctx: 
     updates = _play(rec, engine, lambda i: [(BBox(100 + i, 80, 90, 90), ADA)], range(4))
     assert [u.tracks[0].box.x for u in updates] == [100, 100, 102, 102]
     assert set(updates[0].timings_ms) >= {"detect", "embed", "match", "mark", "total"}
+
+
+def _scene(seed: int) -> NDArray[np.uint8]:
+    """A 360×640 'shot': smooth random colour blobs."""
+    coarse = np.random.default_rng(seed).integers(0, 256, (9, 16, 3)).astype(np.uint8)
+    return np.kron(coarse, np.ones((40, 40, 1), np.uint8))
+
+
+def test_a_name_never_crosses_a_scene_cut(ctx: AppContext) -> None:
+    rec, engine = _recognizer(ctx)
+    before, after = _scene(1), _scene(2)
+    # Ada in the first shot; at frame 30 the video cuts to a stranger's face at exactly the same place.
+    frames = [engine.frame(i, [(BOX, ADA if i < 30 else STRANGER)], before if i < 30 else after) for i in range(45)]
+    updates = [rec.process(f) for f in frames]
+    assert updates[29].tracks[0].name == "Ada"
+    old_ids = {v.track_id for u in updates[:30] for v in u.tracks}
+    for u in updates[30:]:
+        assert all(v.track_id not in old_ids and v.name != "Ada" for v in u.tracks), f"frame {u.frame_index}"
+    assert updates[30].tracks, "the new shot's face gets its box on the cut frame itself"
+    assert _events(updates) == ["Ada"]
+
+
+def test_a_face_that_changes_within_a_track_loses_the_name(ctx: AppContext) -> None:
+    rec, engine = _recognizer(ctx)
+    # No cut (the picture stays), but after 3 s another face is at Ada's place: re-checked at the next look.
+    updates = _play(rec, engine, lambda i: [(BOX, ADA if i < 90 else BOB)], range(180))
+    assert updates[89].tracks[0].name == "Ada"
+    last = updates[-1].tracks[0]
+    assert last.name == "Bob" and last.track_id != updates[89].tracks[0].track_id
+    assert _events(updates) == ["Ada", "Bob"]
+
+
+class _Recorder:
+    """Wraps ``ctx.gallery`` to note the thread of each call."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self.threads: list[str] = []
+        self._real = ctx.gallery
+
+    def __call__(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN204
+        self.threads.append(threading.current_thread().name)
+        return self._real(*args, **kwargs)
+
+
+def _enroll_cy(ctx: AppContext) -> None:
+    sample = NewSample(b"\xff\xd8fake", [(1.0, 2.0)], "dlib68", "test", 0.9)
+    ctx.repo.add_person("Cy", None, [sample], {"dlib": STRANGER[None, :]})
+
+
+def test_a_gallery_reload_requested_from_another_thread_is_applied_between_frames(ctx: AppContext) -> None:
+    rec, engine = _recognizer(ctx)
+    recorder = _Recorder(ctx)
+    ctx.gallery = recorder  # type: ignore[method-assign]
+    frames = [engine.frame(i, [(BOX, STRANGER), (BBox(300, 80, 90, 90), ADA)]) for i in range(240)]
+    updates: list[LiveUpdate] = []
+    errors: list[BaseException] = []
+
+    def recognise() -> None:
+        try:
+            for frame in frames:
+                updates.append(rec.process(frame))
+                time.sleep(0.001)
+        except BaseException as exc:  # noqa: BLE001 (reported by the assertion below)
+            errors.append(exc)
+
+    worker = threading.Thread(target=recognise, name="recognition")
+    worker.start()
+    while len(updates) < 60:
+        time.sleep(0.001)
+    _enroll_cy(ctx)
+    for _ in range(50):  # the window may ask many times, while frames are being processed
+        rec.reload_gallery()
+        time.sleep(0.0005)
+    worker.join(30)
+    assert not errors and len(updates) == 240
+    assert recorder.threads and set(recorder.threads) == {"recognition"}, "the gallery is only read there"
+    names = {v.name for v in updates[-1].tracks}
+    assert names == {"Cy", "Ada"}
+    assert sorted(_events(updates)) == ["Ada", "Cy"]
+
+
+def test_the_frame_after_a_reload_request_uses_the_new_gallery(ctx: AppContext) -> None:
+    rec, engine = _recognizer(ctx)
+    _play(rec, engine, lambda i: [(BOX, STRANGER)], range(10))
+    _enroll_cy(ctx)
+    done = threading.Event()
+    threading.Thread(target=lambda: (rec.reload_gallery(), done.set())).start()
+    assert done.wait(5)
+    assert len(rec.gallery) == 2, "nothing changes until the recognition thread takes the next frame"
+    rec.process(engine.frame(10, [(BOX, STRANGER)]))
+    assert len(rec.gallery) == 3
