@@ -1,0 +1,223 @@
+"""The fine-tune wizard driven page by page: data → model → training in a real spawned process → result.
+
+Most tests hand the wizard a small real job (``tests.unit.training_jobs.small_training``) in place of the
+trainer, so they take seconds; one runs the real ``run_training`` on a tiny model and a few enrolled photos.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QInputDialog, QWizard
+
+from app.ui import finetune_wizard as fw
+from app.ui.finetune_wizard import FinetuneWizard, TrainingHooks
+from db.records import NewSample
+from tests.unit import training_jobs as jobs
+
+
+def fake_hooks(job=jobs.small_training, step_s: float = 0.01) -> TrainingHooks:  # noqa: ANN001
+    """The wizard's hooks with the stand-in job (a spec is a dict; ``step_s`` paces the job's steps)."""
+    return TrainingHooks(make_spec=lambda **fields: dict(fields, step_s=step_s), plan=jobs.plan, job=job,
+                         adopt=jobs.adopt, discard=jobs.discard)  # fmt: skip
+
+
+def add_people(ctx, counts: dict[str, int]) -> None:  # noqa: ANN001
+    """People with ``count`` small grey face crops each (the stand-in job never looks at them)."""
+    ok, jpeg = cv2.imencode(".jpg", np.full((32, 32, 3), 128, np.uint8))
+    sample = NewSample(jpeg.tobytes(), [(10.0, 12.0)], "dlib68", "test", 1.0)
+    for name, count in counts.items():
+        ctx.repo.add_person(name, samples=[sample] * count)
+
+
+def open_wizard(qtbot, ctx, hooks: TrainingHooks) -> FinetuneWizard:  # noqa: ANN001
+    wizard = FinetuneWizard(ctx, hooks=hooks)
+    qtbot.addWidget(wizard)
+    wizard.show()
+    return wizard
+
+
+def next_button(wizard: FinetuneWizard):  # noqa: ANN201
+    return wizard.button(QWizard.WizardButton.NextButton)
+
+
+def to_training(qtbot, wizard: FinetuneWizard, epochs: int = 3) -> None:  # noqa: ANN001
+    """Data page → Model page (waits for the plan) → Start training."""
+    qtbot.mouseClick(next_button(wizard), Qt.MouseButton.LeftButton)
+    assert wizard.currentPage() is wizard.model
+    qtbot.waitUntil(lambda: wizard.model.plan is not None, timeout=10000)
+    wizard.model.epochs.setValue(epochs)
+    commit = wizard.button(QWizard.WizardButton.CommitButton)
+    assert commit.text() == "Start training"
+    qtbot.mouseClick(commit, Qt.MouseButton.LeftButton)
+    assert wizard.currentPage() is wizard.training
+
+
+@pytest.fixture
+def three(ctx):  # noqa: ANN001, ANN201
+    add_people(ctx, {"Ada": 6, "Grace": 5, "Alan": 3})
+    return ctx
+
+
+def test_data_page_lists_everyone_ticked_and_warns_about_few_photos(qtbot, three) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks())
+    table = wizard.data.table
+    rows = [(table.item(r, 0).text(), table.item(r, 1).text(), table.item(r, 0).checkState()) for r in range(3)]
+    assert sorted(rows) == [("Ada", "6", Qt.CheckState.Checked), ("Alan", "3", Qt.CheckState.Checked),
+                            ("Grace", "5", Qt.CheckState.Checked)]  # fmt: skip
+    assert wizard.data.warning.isVisible()
+    assert "Alan (3)" in wizard.data.warning.text() and "Add photos" in wizard.data.warning.text()
+    assert "About 3 of the 14 photos" in wizard.data.holdout_text.text()
+    assert next_button(wizard).isEnabled()
+
+    alan = next(p for p in wizard.data.people if p.name == "Alan")
+    wizard.data.set_ticked(alan.id, False)
+    assert not wizard.data.warning.isVisible(), "enough photos for everyone ticked"
+    ada = next(p for p in wizard.data.people if p.name == "Ada")
+    wizard.data.set_ticked(ada.id, False)
+    assert not next_button(wizard).isEnabled(), "one person cannot be told apart from anyone"
+    assert "at least 2 people" in wizard.data.warning.text() and "tick at least two" in wizard.data.warning.text()
+
+
+def test_one_enrolled_person_is_told_to_enroll_more(qtbot, ctx) -> None:  # noqa: ANN001
+    add_people(ctx, {"Ada": 6})
+    wizard = open_wizard(qtbot, ctx, fake_hooks())
+    assert not next_button(wizard).isEnabled()
+    assert "enroll more people first" in wizard.data.warning.text()
+
+
+def test_model_page_recommends_and_estimates_and_passes_the_settings(qtbot, three) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks())
+    qtbot.mouseClick(next_button(wizard), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "about 5 s" in wizard.model.plan_text.text(), timeout=10000)
+    assert wizard.model.mode_buttons["head"].isChecked()
+    assert "3 people" in wizard.model.plan_text.text() and "CPU (test)" in wizard.model.plan_text.text()
+
+    wizard.model.mode_buttons["full"].click()
+    wizard.model.epochs.setValue(40)
+    qtbot.waitUntil(lambda: "about 20 s" in wizard.model.plan_text.text(), timeout=10000)
+    assert "head is recommended" in wizard.model.plan_text.text()
+    assert "No GPU" in wizard.model.plan_warning.text()
+    fields = wizard.model.spec_fields()
+    assert fields["mode"] == "full" and fields["epochs"] == 40 and fields["margin"] == 0.2
+    assert (fields["people"], fields["per_person"], fields["holdout"]) == (8, 4, 0.2)
+    assert len(fields["person_ids"]) == 3 and fields["background"] is None
+
+
+def test_a_whole_run_shows_the_curve_and_the_result_and_uses_the_model(qtbot, three, monkeypatch) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks(step_s=0.05))
+    to_training(qtbot, wizard, epochs=4)
+    qtbot.waitUntil(lambda: wizard.training.chart.loss.count() >= 1, timeout=30000)
+    assert "Epoch 1 of 4" in wizard.training.epoch_text.text()
+    assert "Device: CPU (test)" == wizard.training.device_text.text()
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=30000)
+
+    chart = wizard.training.chart
+    assert [round(p.y(), 3) for p in chart.loss.points()] == [0.3, 0.15, 0.1, 0.075]
+    assert [round(p.y(), 1) for p in chart.accuracy.points()] == [82.0, 84.0, 86.0, 88.0]
+    page = wizard.result_page
+    assert page.verdict.text() == "Better for your people, unchanged for others."
+    first = [page.table.item(0, c).text() for c in range(3)]
+    assert first == ["80.0 %", "88.0 %", "+8.0 points"]
+    assert page.table.verticalHeaderItem(0).text() == "Your people (held-out): accuracy"
+    assert page.table.verticalHeaderItem(3).text() == "Other faces (guard set): accuracy"
+    assert "4 epoch(s)" in page.details.text()
+    assert page.use_button.isEnabled()
+    assert not wizard.button(QWizard.WizardButton.FinishButton).isEnabled(), "decide first"
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("class-7b", True))
+    qtbot.mouseClick(page.use_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: page.decided == "used", timeout=30000)
+    assert "Saved as “class-7b”" in page.status.text()
+    assert (three.config.data_dir / "adopted.txt").read_text().startswith("class-7b ")
+    assert wizard.button(QWizard.WizardButton.FinishButton).isEnabled()
+    work = Path(wizard.training.outcome.work_dir)
+    wizard.button(QWizard.WizardButton.FinishButton).click()
+    assert work.exists(), "a used model is kept"
+
+
+def test_stop_keeps_what_was_trained_and_discard_removes_it(qtbot, three) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks(step_s=0.05))
+    to_training(qtbot, wizard, epochs=200)
+    qtbot.waitUntil(lambda: wizard.training.chart.loss.count() >= 1, timeout=30000)
+    assert "left" in wizard.training.time_text.text()
+    qtbot.mouseClick(wizard.training.stop_button, Qt.MouseButton.LeftButton)
+    assert wizard.training.stop_button.text() == "Stopping…"
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=30000)
+
+    page = wizard.result_page
+    outcome = wizard.training.outcome
+    assert outcome.cancelled and 1 <= len(outcome.epochs) < 200
+    assert page.details.text().startswith(f"Stopped by you after {len(outcome.epochs)} epoch(s)")
+    work = Path(outcome.work_dir)
+    assert work.is_dir()
+    with qtbot.waitSignal(wizard.finished, timeout=5000):
+        qtbot.mouseClick(page.discard_button, Qt.MouseButton.LeftButton)
+    assert not work.exists(), "Discard leaves nothing behind"
+    assert not (three.config.data_dir / "adopted.txt").exists()
+
+
+def test_a_model_that_got_worse_is_not_offered(qtbot, three) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks())
+    qtbot.mouseClick(next_button(wizard), Qt.MouseButton.LeftButton)
+    wizard.model.margin.setValue(0.8)
+    to_training_from_model(qtbot, wizard)
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=30000)
+    page = wizard.result_page
+    assert not page.use_button.isEnabled()
+    assert "cannot be used" in page.status.text()
+    assert page.table.item(0, 2).text() == "-6.0 points"
+
+
+def to_training_from_model(qtbot, wizard: FinetuneWizard) -> None:  # noqa: ANN001
+    qtbot.waitUntil(lambda: wizard.model.plan is not None, timeout=10000)
+    wizard.model.epochs.setValue(3)
+    qtbot.mouseClick(wizard.button(QWizard.WizardButton.CommitButton), Qt.MouseButton.LeftButton)
+
+
+def test_a_trainer_that_dies_is_a_message_and_the_window_lives_on(qtbot, three) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks(job=jobs.die))
+    to_training(qtbot, wizard)
+    page = wizard.training
+    qtbot.waitUntil(lambda: page.error_banner.isVisible(), timeout=30000)
+    assert "stopped by signal 9" in page.error_banner.text()
+    assert wizard.currentPage() is page and page.retry_button.isVisible()
+    assert not page.stop_button.isEnabled()
+    qtbot.mouseClick(page.retry_button, Qt.MouseButton.LeftButton)
+    assert wizard.currentPage() is wizard.data, "back to the settings"
+    assert len(wizard.data.chosen()) == 3, "the choices are kept"
+
+
+def test_a_trainer_error_is_shown_in_its_own_words(qtbot, three) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks(job=jobs.fail_with_bad_input))
+    to_training(qtbot, wizard)
+    qtbot.waitUntil(lambda: wizard.training.error_banner.isVisible(), timeout=30000)
+    assert wizard.training.error_banner.text() == "only 1 person has photos; fine-tuning needs at least 2 people"
+
+
+def test_closing_during_training_stops_the_trainer_and_keeps_nothing(qtbot, three) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks(step_s=0.05))
+    to_training(qtbot, wizard, epochs=500)
+    qtbot.waitUntil(lambda: wizard.training.chart.loss.count() >= 1, timeout=30000)
+    process = wizard.training.process
+    wizard.reject()
+    assert not process.is_alive()
+    runs = list((three.config.data_dir / "training").iterdir())
+    assert runs == [], "the stopped run was discarded"
+
+
+def test_the_people_and_settings_pages_open_the_wizard(qtbot, window, monkeypatch) -> None:  # noqa: ANN001
+    add_people(window.ctx, {"Ada": 4, "Grace": 4})
+    monkeypatch.setattr(fw, "default_hooks", fake_hooks)
+    window.go_to("People")
+    qtbot.mouseClick(window.people.finetune_button, Qt.MouseButton.LeftButton)
+    wizards = [w for w in window.findChildren(FinetuneWizard) if w.isVisible()]
+    assert len(wizards) == 1 and wizards[0].currentPage() is wizards[0].data
+    window.go_to("Settings")
+    qtbot.mouseClick(window.settings.finetune_button, Qt.MouseButton.LeftButton)
+    assert [w for w in window.findChildren(FinetuneWizard) if w.isVisible()] == wizards, "the open one is raised"
+    wizards[0].reject()
