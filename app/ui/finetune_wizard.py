@@ -462,6 +462,7 @@ class TrainingPage(QWizardPage):
         self.epochs: list[Any] = []
         self.error = ""
         self._last_epoch_at = 0.0
+        self._epoch_times: list[float] = []
         self.setTitle("Training")
         self.setSubTitle("You can keep using Rollcall meanwhile. Stopping keeps the best model so far.")
         self.chart = LossChart()
@@ -481,12 +482,14 @@ class TrainingPage(QWizardPage):
         self.retry_button.clicked.connect(self._change_settings)
         self.retry_button.hide()
         facts = QHBoxLayout()
-        for w in (self.epoch_text, self.time_text, self.device_text):
-            facts.addWidget(w)
+        facts.addWidget(self.time_text)
+        facts.addSpacing(24)
+        facts.addWidget(self.device_text)
         facts.addStretch(1)
         facts.addWidget(self.stop_button)
         col = QVBoxLayout(self)
         col.addWidget(self.chart, 1)
+        col.addWidget(self.epoch_text)
         col.addWidget(self.stage)
         col.addWidget(self.bar)
         col.addLayout(facts)
@@ -502,6 +505,7 @@ class TrainingPage(QWizardPage):
 
     def initializePage(self) -> None:  # noqa: N802 (Qt name)
         self.outcome, self.epochs, self.error = None, [], ""
+        self._epoch_times: list[float] = []
         self.chart.reset(self.model.epochs.value())
         set_banner(self.error_banner, "")
         self.retry_button.hide()
@@ -552,6 +556,7 @@ class TrainingPage(QWizardPage):
     def _on_epoch(self, stats: Any) -> None:
         self.epochs.append(stats)
         self._last_epoch_at = time.monotonic()
+        self._epoch_times.append(self._last_epoch_at)
         self.chart.add(stats)
         acc = "" if stats.heldout_accuracy is None else f", held-out accuracy {100 * stats.heldout_accuracy:.1f} %"
         self.epoch_text.setText(f"Epoch {stats.epoch} of {stats.epochs} — loss {stats.loss:.4f}{acc}")
@@ -570,13 +575,20 @@ class TrainingPage(QWizardPage):
         """From the epochs so far (mean seconds per epoch), else from the plan's estimate; ``None`` if unknown."""
         total = self.model.epochs.value()
         if self.epochs:
-            per_epoch = sum(s.seconds for s in self.epochs) / len(self.epochs)
+            per_epoch = self.seconds_per_epoch()
             since = time.monotonic() - self._last_epoch_at
             return max(0.0, per_epoch * (total - self.epochs[-1].epoch) - since)
         plan = self.model.plan
         if plan is not None and plan.estimated_seconds > elapsed:
             return plan.estimated_seconds - elapsed
         return None
+
+    def seconds_per_epoch(self) -> float:
+        """Wall-clock seconds between epoch reports (they include any per-epoch evaluation); after the first
+        epoch only, the trainer's own figure for it."""
+        if len(self._epoch_times) >= 2:
+            return (self._epoch_times[-1] - self._epoch_times[0]) / (len(self._epoch_times) - 1)
+        return float(self.epochs[0].seconds)
 
     def cancel(self) -> None:
         """Ask the trainer to stop; it finishes the step, keeps the best checkpoint and reports the result."""
@@ -688,11 +700,12 @@ class ResultPage(QWizardPage):
         buttons.addStretch(1)
         col = QVBoxLayout(self)
         col.addWidget(self.verdict)
-        col.addWidget(self.table, 1)
+        col.addWidget(self.table)
         col.addWidget(self.details)
         col.addLayout(buttons)
         col.addWidget(self.busy)
         col.addWidget(self.status)
+        col.addStretch(1)
 
     @property
     def outcome(self) -> Any:
@@ -732,6 +745,9 @@ class ResultPage(QWizardPage):
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(row, c, item)
+        self.table.resizeRowsToContents()
+        rows_height = sum(self.table.rowHeight(r) for r in range(self.table.rowCount()))
+        self.table.setFixedHeight(self.table.horizontalHeader().sizeHint().height() + rows_height + 4)
 
     def default_name(self) -> str:
         base = self.training.model.base_box.currentData()
