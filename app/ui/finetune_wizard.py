@@ -258,7 +258,9 @@ class ModelPage(QWizardPage):
         self.plan: Any = None
         self.plan_error = ""
         self.plan_job: Job | None = None
-        self._plan_serial = 0
+        self._replan = False
+        self.closing = False
+        """Set when the wizard closes: no new plan is asked for."""
         self._mode_chosen = False
         self.setTitle("Which model, and how?")
         self.setSubTitle("The recommendation depends on this computer and on how many photos you have.")
@@ -355,22 +357,27 @@ class ModelPage(QWizardPage):
         self._mode_chosen = True
 
     def request_plan(self) -> None:
-        """Ask the service for a plan on a worker thread (it may look at the device); the latest answer wins."""
-        self._plan_serial += 1
-        serial = self._plan_serial
+        """Ask the service for a plan on a worker thread (it may look at the device); one at a time, and a
+        request made meanwhile runs when it ends (the answer to outdated settings is not shown)."""
+        if self.closing:
+            return
+        if self.plan_job is not None:
+            self._replan = True
+            return
+        self._replan = False
         self.plan_text.setText("Checking your photos and this computer…")
         try:
             spec = self.spec()
         except (RollcallError, ValueError, TypeError) as exc:
-            self._on_plan_failed(serial, exc)
+            self._on_plan_failed(exc)
             return
-        job = start_job(self, self.hooks.plan, self.ctx.config, spec, with_callbacks=False)
-        job.finished.connect(lambda plan: self._on_plan(serial, plan))
-        job.failed.connect(lambda exc: self._on_plan_failed(serial, exc))
-        self.plan_job = job
+        self.plan_job = start_job(self, self.hooks.plan, self.ctx.config, spec, with_callbacks=False)
+        self.plan_job.finished.connect(self._on_plan)
+        self.plan_job.failed.connect(self._on_plan_failed)
+        self.plan_job.stopped.connect(self._on_plan_stopped)
 
-    def _on_plan(self, serial: int, plan: Any) -> None:
-        if serial != self._plan_serial:
+    def _on_plan(self, plan: Any) -> None:
+        if self._replan:
             return
         self.plan, self.plan_error = plan, ""
         if not self._mode_chosen and plan.recommended_mode in self.mode_buttons:
@@ -384,8 +391,8 @@ class ModelPage(QWizardPage):
         set_banner(self.plan_warning, "\n".join(plan.warnings), "")
         self.completeChanged.emit()
 
-    def _on_plan_failed(self, serial: int, exc: BaseException) -> None:
-        if serial != self._plan_serial:
+    def _on_plan_failed(self, exc: BaseException) -> None:
+        if self._replan:
             return
         self.plan, self.plan_error = None, plain_message(exc)
         log.warning("no training plan: %s", exc)
@@ -393,11 +400,31 @@ class ModelPage(QWizardPage):
         set_banner(self.plan_warning, self.plan_error, "error")
         self.completeChanged.emit()
 
+    def _on_plan_stopped(self) -> None:
+        self.plan_job = None
+        if self._replan:
+            self.request_plan()
+
     def isComplete(self) -> bool:  # noqa: N802 (Qt name)
         return not self.plan_error
 
     def device(self) -> str:
         return self.plan.device if self.plan is not None else "—"
+
+
+def reap_when_ended(owner: QObject, process: WorkerProcess, within_s: float = 30.0) -> None:
+    """Join ``process`` once it has exited (checked by a timer of ``owner``); terminate it after ``within_s``."""
+    deadline = time.monotonic() + within_s
+    timer = QTimer(owner)
+
+    def check() -> None:
+        if not process.is_alive() or time.monotonic() > deadline:
+            timer.stop()
+            timer.deleteLater()
+            process.close(timeout_s=0)
+
+    timer.timeout.connect(check)
+    timer.start(200)
 
 
 # ----- 3 Training -----------------------------------------------------------------------------------------------
@@ -617,10 +644,12 @@ class TrainingPage(QWizardPage):
         self.stop_button.setEnabled(False)
 
     def _finish_process(self) -> None:
+        """The trainer reported its end: stop polling; the process exits on its own (TensorFlow may take a
+        moment to unload), so it is joined later without blocking the window."""
         self.timer.stop()
         if self.process is not None:
             self._show_time()
-            self.process.close(timeout_s=5)
+            reap_when_ended(self, self.process)
 
     def _change_settings(self) -> None:
         wizard = self.wizard()
@@ -775,7 +804,7 @@ class ResultPage(QWizardPage):
                 set_banner(self.status, f"The model could not be saved: {event.message}", "error")
         if self.adopt_process is not None and self.adopt_process.finished:
             self.timer.stop()
-            self.adopt_process.close(timeout_s=5)
+            reap_when_ended(self, self.adopt_process)
             self.adopt_process = None
 
     def _adopted(self, name: str) -> None:
@@ -846,6 +875,7 @@ class FinetuneWizard(QWizard):
         for page in (self.data, self.model, self.training, self.result_page):
             self.addPage(page)
         self.result_page.adopted.connect(self.adopted)
+        self._closing_result = 0
         self.resize(780, 620)
         if parent is not None:
             parent.installEventFilter(self)
@@ -862,7 +892,17 @@ class FinetuneWizard(QWizard):
             self.training.outcome = late
         self.result_page.shutdown()
         self.result_page.discard_quietly()
+        self.model.closing = True
+        job = self.model.plan_job
+        if job is not None:  # its thread belongs to this dialog: close once it ended, without blocking the window
+            self.hide()
+            self._closing_result = result
+            job.stopped.connect(self._close_after_plan)  # a slot of this dialog: runs on the GUI thread
+            return
         super().done(result)
+
+    def _close_after_plan(self) -> None:
+        super().done(self._closing_result)
 
 
 def open_finetune_wizard(ctx: AppContext, anchor: QWidget, hooks: TrainingHooks | None = None) -> FinetuneWizard:

@@ -6,6 +6,7 @@ trainer, so they take seconds; one runs the real ``run_training`` on a tiny mode
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import cv2
@@ -221,3 +222,16 @@ def test_the_people_and_settings_pages_open_the_wizard(qtbot, window, monkeypatc
     qtbot.mouseClick(window.settings.finetune_button, Qt.MouseButton.LeftButton)
     assert [w for w in window.findChildren(FinetuneWizard) if w.isVisible()] == wizards, "the open one is raised"
     wizards[0].reject()
+
+
+def test_closing_while_the_plan_is_still_computed_waits_for_it_without_blocking(qtbot, three) -> None:  # noqa: ANN001
+    hooks = fake_hooks()
+    wizard = open_wizard(qtbot, three, TrainingHooks(hooks.make_spec, jobs.slow_plan, hooks.job, hooks.adopt, hooks.discard))
+    qtbot.mouseClick(next_button(wizard), Qt.MouseButton.LeftButton)
+    assert wizard.model.plan_job is not None
+    with qtbot.waitSignal(wizard.finished, timeout=10000):
+        started = time.monotonic()
+        wizard.reject()
+        assert time.monotonic() - started < 0.5, "the window is not blocked"
+        assert not wizard.isVisible()
+    assert wizard.model.plan_job is None, "closed only once the planning thread ended"

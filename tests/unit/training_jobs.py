@@ -155,3 +155,9 @@ def discard(outcome: Outcome) -> None:
     import shutil
 
     shutil.rmtree(outcome.work_dir)
+
+
+def slow_plan(config: Any, spec: dict) -> Plan:
+    """A plan that takes a second (as when the device check loads TensorFlow)."""
+    time.sleep(1.0)
+    return plan(config, spec)
