@@ -53,7 +53,8 @@ class TrainSpec:
             general faces mixed into every batch (``background_people`` of them, at most ``background_limit``).
         mode: ``head`` (cached backbone features, only the bottleneck trains) or ``full`` (every layer).
         holdout: share of each person's photos never trained on. guard_pairs: LFW-style pairs file of the
-            guard set (None: lfw-dev from the shared data when present); guard_per_fold: pairs per fold used.
+            guard set (None: lfw-dev from the shared data when present); guard_per_fold: pairs per fold used
+            (0: no guard set).
         miner: ``semi-hard`` or ``batch-hard``. out_name: suggested name of the tuned model.
     """
 
@@ -294,6 +295,8 @@ def guard_set(config: AppConfig, spec: TrainSpec, exclude: set[str], progress: P
     """The guard pairs (people in training excluded) as crops plus index pairs, or None without a pairs file."""
     from models.evaluation import read_pairs
 
+    if spec.guard_per_fold <= 0:
+        return None
     path = Path(spec.guard_pairs) if spec.guard_pairs else default_guard_pairs()
     if path is None:
         log.warning("no guard set: lfw-dev pairs not found; only the held-out photos are measured")

@@ -47,11 +47,14 @@ def pk_batches(
     order: list[int] = []
     out = []
     for _ in range(steps):
-        chosen = []
+        chosen, taken = [], set()
         for _ in range(min(config.people, len(groups))):
-            if not order:
-                order = list(rng.permutation(len(groups)))
-            chosen.append(_pick(groups[order.pop()], config.per_person, rng))
+            if not order:  # a new round; people already in this batch are drawn last
+                perm = [int(g) for g in rng.permutation(len(groups))]
+                order = [g for g in perm if g in taken] + [g for g in perm if g not in taken]
+            person = order.pop()
+            taken.add(person)
+            chosen.append(_pick(groups[person], config.per_person, rng))
         if bg_groups and config.background_people:
             for g in rng.choice(len(bg_groups), min(config.background_people, len(bg_groups)), replace=False):
                 chosen.append(_pick(bg_groups[g], config.per_person, rng))
@@ -75,14 +78,14 @@ def augment(crops: NDArray[np.uint8], rng: np.random.Generator, strength: float 
 
     Geometry: mirror with probability ½, scale ×[0.95, 1.05], shift ±4 % of the side, so the alignment the
     backend expects is kept. Light (classroom lighting): brightness ±20 %, contrast ×[0.8, 1.2], gamma
-    [0.8, 1.25]. ``strength`` scales every range (0 = unchanged copies).
+    [0.8, 1.25]. ``strength`` scales every range (0 = unchanged copies, not mirrored).
     """
     import cv2
 
     out = np.empty_like(crops)
     h, w = crops.shape[1:3]
     for i, crop in enumerate(crops):
-        img = crop[:, ::-1] if rng.random() < 0.5 else crop
+        img = crop[:, ::-1] if strength > 0 and rng.random() < 0.5 else crop
         scale = 1.0 + strength * rng.uniform(-0.05, 0.05)
         dx, dy = strength * rng.uniform(-0.04, 0.04, size=2) * (w, h)
         m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), 0.0, scale)
