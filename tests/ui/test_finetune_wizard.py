@@ -235,3 +235,65 @@ def test_closing_while_the_plan_is_still_computed_waits_for_it_without_blocking(
         assert time.monotonic() - started < 0.5, "the window is not blocked"
         assert not wizard.isVisible()
     assert wizard.model.plan_job is None, "closed only once the planning thread ended"
+
+
+def test_the_real_trainer_runs_through_the_wizard_and_discard_removes_its_files(qtbot, ctx, celebs: Path) -> None:  # noqa: ANN001
+    """The real ``run_training`` (FaceNet-128, head mode, 2 epochs) in its spawned process, on three people
+    enrolled from real photos; a small guard set keeps it short."""
+    pytest.importorskip("tensorflow")
+    from app.services import training
+    from models.weights import WeightStore
+    from tests.ui.helpers import enroll
+
+    store = WeightStore(ctx.config.cache_dir)
+    if not store.is_installed("facenet"):
+        store.fetch("facenet")
+    for name in ("ben_afflek", "madonna", "mindy_kaling"):
+        enroll(ctx, name.replace("_", " ").title(), sorted((celebs / "train" / name).glob("*.jpg"))[:6])
+    hooks = fw.default_hooks()
+    small = TrainingHooks(lambda **f: training.TrainSpec(**f, guard_per_fold=2), hooks.plan, hooks.job, hooks.adopt,
+                          hooks.discard)  # fmt: skip
+    wizard = open_wizard(qtbot, ctx, small)
+    wizard.data.holdout.setValue(40)
+    qtbot.mouseClick(next_button(wizard), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: wizard.model.plan is not None, timeout=30000)
+    assert wizard.model.plan.people == 3 and wizard.model.plan.photos >= 15
+    assert wizard.model.mode_buttons[wizard.model.plan.recommended_mode].isChecked()
+    wizard.model.epochs.setValue(2)
+    wizard.model.people_per_batch.setValue(3)
+    wizard.model.per_person.setValue(2)
+    qtbot.waitUntil(lambda: "for 2 epochs" in wizard.model.plan_text.text(), timeout=30000)
+    qtbot.mouseClick(wizard.button(QWizard.WizardButton.CommitButton), Qt.MouseButton.LeftButton)
+
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page or bool(wizard.training.error), timeout=300000)
+    assert not wizard.training.error
+    outcome = wizard.training.outcome
+    assert len(outcome.epochs) >= 1 and wizard.training.chart.loss.count() == len(outcome.epochs)
+    assert wizard.result_page.table.item(0, 0).text().endswith("%"), "held-out accuracy before training"
+    assert wizard.result_page.verdict.text() == outcome.verdict
+    assert wizard.result_page.use_button.isEnabled() == outcome.can_use
+    work = Path(outcome.work_dir)
+    assert work.is_dir()
+    qtbot.mouseClick(wizard.result_page.discard_button, Qt.MouseButton.LeftButton)
+    assert not work.exists()
+
+
+def test_opening_the_wizard_loads_no_tensorflow(tmp_path: Path) -> None:
+    """The window's process never imports TensorFlow for the wizard: only the spawned trainer does."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from app.ui.launch import application; from app.config import build_config; "
+        "from app.context import AppContext; from app.ui.finetune_wizard import FinetuneWizard; "
+        "import time; app = application(); ctx = AppContext(build_config()); w = FinetuneWizard(ctx); w.show(); "
+        "w.next(); end = time.monotonic() + 60\n"
+        "while w.model.plan is None and not w.model.plan_error and time.monotonic() < end: app.processEvents()\n"
+        "assert w.model.plan is not None, w.model.plan_error\n"
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    env = dict(__import__("os").environ, QT_QPA_PLATFORM="offscreen", ROLLCALL_DATA=str(tmp_path / "data"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=Path(__file__).resolve().parents[2])  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"
