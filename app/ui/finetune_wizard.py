@@ -8,6 +8,7 @@ on the page. Only the service functions are called; tests may hand in other ones
 from __future__ import annotations
 
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -117,6 +118,14 @@ def set_banner(label: QLabel, text: str, kind: str | None = None) -> None:
         label.style().polish(label)
     label.setText(text)
     label.setVisible(bool(text))
+
+
+def sentence(text: str) -> str:
+    """``text`` with a capital first letter and a full stop (the service writes lower-case phrases)."""
+    text = text.strip()
+    if not text:
+        return text
+    return text[0].upper() + text[1:] + ("" if text.endswith((".", "!", "?")) else ".")
 
 
 def hint(text: str) -> QLabel:
@@ -388,7 +397,7 @@ class ModelPage(QWizardPage):
             f"{plan.people} people, {plan.photos} photos, on {plan.device}. {chosen.capitalize()} mode ({advice}): "
             f"about {duration_text(plan.estimated_seconds)} for {self.epochs.value()} epochs."
         )
-        set_banner(self.plan_warning, "\n".join(plan.warnings), "")
+        set_banner(self.plan_warning, "\n".join(sentence(w) for w in plan.warnings), "")
         self.completeChanged.emit()
 
     def _on_plan_failed(self, exc: BaseException) -> None:
@@ -573,7 +582,7 @@ class TrainingPage(QWizardPage):
         self._show_time()
 
     def _on_progress(self, event: ProgressEvent) -> None:
-        self.stage.setText(event.text)
+        self.stage.setText(event.text[:1].upper() + event.text[1:])
         if event.total > 0:
             self.bar.setRange(0, event.total)
             self.bar.setValue(min(event.done, event.total))
@@ -675,13 +684,13 @@ class TrainingPage(QWizardPage):
 
 # ----- 4 Result -------------------------------------------------------------------------------------------------
 def metric_text(value: float | None, percent: bool) -> str:
-    if value is None:
+    if value is None or not math.isfinite(value):
         return "—"
     return f"{100 * value:.1f} %" if percent else f"{value:.4f}"
 
 
 def change_text(before: float | None, after: float | None, percent: bool) -> str:
-    if before is None or after is None:
+    if before is None or after is None or not math.isfinite(before) or not math.isfinite(after):
         return ""
     delta = after - before
     return f"{100 * delta:+.1f} points" if percent else f"{delta:+.4f}"
@@ -743,7 +752,7 @@ class ResultPage(QWizardPage):
     def initializePage(self) -> None:  # noqa: N802 (Qt name)
         outcome = self.outcome
         self.decided = ""
-        self.verdict.setText(outcome.verdict)
+        self.verdict.setText(sentence(outcome.verdict))
         self._fill_table(outcome.before, outcome.after)
         self.details.setText(self._details(outcome))
         self.use_button.setEnabled(bool(outcome.can_use))
@@ -759,6 +768,13 @@ class ResultPage(QWizardPage):
         text = f"{epochs} epoch(s) in {duration_text(outcome.seconds)} on {outcome.device}."
         if outcome.cancelled:
             text = f"Stopped by you after {epochs} epoch(s); the best of them is measured here. " + text[text.index("in "):]
+        best = getattr(outcome, "best_epoch", 0)
+        if best:
+            text += f" The best epoch ({best}) is the one measured and kept."
+        skipped = getattr(outcome, "skipped", None) or {}
+        if any(skipped.values()):
+            text += (f" Photos skipped: {skipped.get('no_face', 0)} without a face, {skipped.get('multiple_faces', 0)} "
+                     f"with several, {skipped.get('unreadable', 0)} unreadable.")  # fmt: skip
         return text + " Held-out: photos of your people set aside before training. Guard: faces of other " \
                       "people, to check the model did not get worse at faces in general."
 

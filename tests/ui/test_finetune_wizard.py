@@ -270,7 +270,7 @@ def test_the_real_trainer_runs_through_the_wizard_and_discard_removes_its_files(
     outcome = wizard.training.outcome
     assert len(outcome.epochs) >= 1 and wizard.training.chart.loss.count() == len(outcome.epochs)
     assert wizard.result_page.table.item(0, 0).text().endswith("%"), "held-out accuracy before training"
-    assert wizard.result_page.verdict.text() == outcome.verdict
+    assert "for your people" in wizard.result_page.verdict.text() and wizard.result_page.verdict.text()[0].isupper()
     assert wizard.result_page.use_button.isEnabled() == outcome.can_use
     work = Path(outcome.work_dir)
     assert work.is_dir()
