@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue as queue_module
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -137,6 +139,10 @@ def _child_main(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     finally:
         events.close()
         events.join_thread()  # every event is handed to the pipe before the process exits
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)  # skip interpreter teardown: TensorFlow's native objects have crashed it after the result was sent
 
 
 class WorkerProcess:

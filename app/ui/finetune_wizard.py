@@ -604,7 +604,7 @@ class TrainingPage(QWizardPage):
         text = f"Elapsed {duration_text(elapsed)}"
         left = self.remaining_seconds(elapsed)
         if left is not None and self.running:
-            text += f" · about {duration_text(left)} left"
+            text += " · almost done" if left < 1 else f" · about {duration_text(left)} left"
         self.time_text.setText(text)
 
     def remaining_seconds(self, elapsed: float) -> float | None:
