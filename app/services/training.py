@@ -56,6 +56,8 @@ class TrainSpec:
             guard set (None: lfw-dev from the shared data when present); guard_per_fold: pairs per fold used
             (0: no guard set).
         miner: ``semi-hard`` or ``batch-hard``. out_name: suggested name of the tuned model.
+        mirror: head mode also extracts the mirror image's features (training sees both, evaluation averages
+            them as the app's backends do); off halves feature extraction.
     """
 
     base: str = "facenet"
@@ -80,6 +82,7 @@ class TrainSpec:
     background_limit: int = 100
     guard_pairs: str | None = None
     guard_per_fold: int = 30
+    mirror: bool = True
 
 
 @dataclass(frozen=True)
@@ -343,8 +346,9 @@ def cached_tree(config: AppConfig, spec: TrainSpec, tree: dict[str, list[Path]],
 class FeatureCache:
     """Backbone features of crops, keyed by the crop's bytes (sha1), kept in one file per base model."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mirror: bool = True) -> None:
         self.path = path
+        self.mirror = mirror
         self.table: dict[str, np.ndarray] = {}
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
@@ -365,7 +369,8 @@ class FeatureCache:
         keys = [self.key(c) for c in crops]
         missing = [i for i, k in enumerate(keys) if k not in self.table]
         if missing:
-            fresh = embed_features(backbone, crops[missing], base, should_stop=should_stop, progress=progress)
+            fresh = embed_features(backbone, crops[missing], base, should_stop=should_stop, progress=progress,
+                                   mirror=self.mirror)
             if fresh is None:
                 return None
             self.table.update({keys[i]: f for i, f in zip(missing, fresh)})
@@ -461,7 +466,8 @@ def _make_job(config: AppConfig, spec: TrainSpec, base: Any, faces: FaceSet, bac
         freeze_batchnorm(model)
         return FullJob(model, base, crops), guard_crops
     backbone, head = split_facenet(model)
-    cache = FeatureCache(_cache_root(config) / f"features-{base.name}.npz")
+    suffix = "" if spec.mirror else "-nomirror"
+    cache = FeatureCache(_cache_root(config) / f"features-{base.name}{suffix}.npz", spec.mirror)
     try:
         feats = cache.features(backbone, base, crops, progress, should_stop)
         guard_feats = None if guard_crops is None else cache.features(backbone, base, guard_crops, progress, should_stop)

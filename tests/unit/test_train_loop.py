@@ -90,3 +90,32 @@ def test_onnx_export_agrees_with_keras(tmp_path: Path) -> None:
     sample = np.random.default_rng(0).normal(size=(3, 32, 32, 3)).astype(np.float32)
     diff = export_onnx_checked(model, tmp_path / "m.onnx", sample)
     assert (tmp_path / "m.onnx").stat().st_size > 1000 and diff <= 1e-4
+
+
+def test_full_mode_trains_every_layer_but_keeps_batchnorm_statistics(tmp_path: Path) -> None:
+    import keras
+
+    from models.train.networks import BaseModel, freeze_batchnorm
+    from models.train.trainer import FullJob
+
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((24, 24, 3))
+    x = keras.layers.Conv2D(6, 3, strides=2, use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(scale=False, name="bn")(x)
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Activation("relu")(x))
+    model = keras.Model(inputs, keras.layers.Dense(8, name="emb")(x))
+    assert freeze_batchnorm(model) == 1
+    stats = [w.copy() for w in model.get_layer("bn").get_weights()]
+    conv = model.get_layer("conv").get_weights()[0].copy()
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(4), 4)
+    crops = np.clip(rng.normal(120, 40, (16, 24, 24, 3)) + labels[:, None, None, None] * 20, 0, 255).astype(np.uint8)
+    base = BaseModel("tiny", "box_margin_facenet", (24, 24), 8, "fixed", False, "")
+    job = FullJob(model, base, crops)
+    res = fit(job, labels, np.zeros(16, bool), None, None, TrainConfig(epochs=2, pk=PKConfig(4, 4), learning_rate=0.01),
+              tmp_path, lambda *a: None, lambda: False, lambda e: None)
+    assert len(res.epochs) == 2 and np.isfinite(res.epochs[-1].loss)
+    assert not np.allclose(model.get_layer("conv").get_weights()[0], conv), "the convolution trained"
+    for before, after in zip(stats, model.get_layer("bn").get_weights()):
+        np.testing.assert_array_equal(before, after)  # BatchNorm offset and statistics frozen
+    assert job.embed(crops).shape == (16, 8)
