@@ -147,7 +147,11 @@ def _counts(config: AppConfig, spec: TrainSpec) -> dict[str, int]:
             ctx.close()
     if spec.source == "folder":
         return {k: len(v) for k, v in folder_tree(_need_data(spec)).items()}
-    raise InvalidInput("reading TFRecord shards is not implemented yet; export the photos as a person/photo folder tree")
+    import glob
+
+    if not glob.glob(str(Path(_need_data(spec)).expanduser())):
+        raise InvalidInput(f"no TFRecord files match {spec.data!r}; give a glob such as shards/train-*.tfrecord")
+    return {}  # counted when read
 
 
 def _need_data(spec: TrainSpec) -> str:
@@ -167,7 +171,7 @@ def plan_training(config: AppConfig, spec: TrainSpec) -> TrainPlan:
     device = gpu_name()
     warnings = []
     usable = {k: v for k, v in counts.items() if v >= 2}
-    if len(usable) < MIN_PEOPLE:
+    if len(usable) < MIN_PEOPLE and spec.source != "tfrecords":
         warnings.append(f"only {len(usable)} person(s) with two or more photos: training needs at least {MIN_PEOPLE}; "
                         "enroll more people or add a background folder of other faces")
     few = [k for k, v in counts.items() if v < MIN_PHOTOS]
@@ -257,7 +261,9 @@ def user_set(config: AppConfig, spec: TrainSpec, progress: Progress, should_stop
     elif spec.source == "folder":
         faces = load_tree(_engine(config, spec), folder_tree(_need_data(spec)), False, progress, should_stop)
     else:
-        raise InvalidInput("reading TFRecord shards is not implemented yet; export the photos as a person/photo folder tree")
+        from models.train.data import load_encoded, read_tfrecords
+
+        faces = load_encoded(_engine(config, spec), read_tfrecords(_need_data(spec)), progress, should_stop)
     counts = np.bincount(faces.labels, minlength=len(faces.names)) if len(faces) else np.zeros(0, int)
     keep_people = np.flatnonzero(counts >= 2)
     if len(keep_people) < MIN_PEOPLE:

@@ -54,7 +54,13 @@ def test_unknown_base_mode_and_tfrecords(tmp_path: Path, capsys: pytest.CaptureF
     code, _, err = _run(capsys, "train", "--base", "resnet50", "--mode", "head", "--data", str(tmp_path / "d"))
     _one_line_error(code, err, "--mode full")
     code, _, err = _run(capsys, "train", "--tfrecords", str(tmp_path / "*.tfrecord"))
-    _one_line_error(code, err, "TFRecord")
+    _one_line_error(code, err, "no TFRecord files match")
+    (tmp_path / "bad.tfrecord").write_bytes(b"this is not a TFRecord file at all" * 10)
+    code, _, err = _run(capsys, "train", "--tfrecords", str(tmp_path / "*.tfrecord"))
+    # TensorFlow's own C++ log lines may precede it; ours is one line, the last
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and err.strip().splitlines()[-1] == errors[0]
+    assert "not a readable TFRecord" in errors[0]
     code, _, err = _run(capsys, "train", "--batch-size", "3", "--data", str(tmp_path / "d"))
     _one_line_error(code, err, "--batch-size 3")
 
@@ -75,3 +81,19 @@ def test_check_detect_counts_faces_per_photo(tmp_path: Path, capsys: pytest.Capt
     counts = {Path(line.split("\t")[1]).name: line.split("\t")[0] for line in out.splitlines()}
     assert counts == {"obama.jpg": "1", "two.jpg": "2"}
     assert "1 of 2 photos have exactly one face" in err
+
+
+def test_tfrecord_shards_are_read_with_their_labels(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    from models.train.data import read_tfrecords
+
+    root = need_shared("data", "five-celebrity", "train")
+    with tf.io.TFRecordWriter(str(tmp_path / "train-0.tfrecord")) as writer:
+        for label, person in enumerate(("madonna", "elton_john")):
+            for path in sorted((root / person).glob("*.jpg"))[:3]:
+                feats = {"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[path.read_bytes()])),
+                         "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+    images = read_tfrecords(str(tmp_path / "*.tfrecord"))
+    assert sorted(images) == ["0", "1"] and [len(v) for v in images.values()] == [3, 3]
+    assert images["0"][0] == sorted((root / "madonna").glob("*.jpg"))[0].read_bytes()
