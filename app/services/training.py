@@ -40,6 +40,8 @@ MODES = ("head", "full")
 SOURCES = ("enrolled", "folder", "tfrecords")
 EXPORTS = ("onnx", "savedmodel", "tflite")
 MIN_PEOPLE, MIN_PHOTOS = 2, 4
+MIN_CALIBRATION_PAIRS = 30
+"""Fewer held-out pairs than this: the tuned backend keeps the base model's threshold instead of a calibrated one."""
 
 
 @dataclass(frozen=True)
@@ -341,7 +343,7 @@ def cached_tree(config: AppConfig, spec: TrainSpec, tree: dict[str, list[Path]],
     faces = load_tree(_engine(config, spec), tree, centred, progress, should_stop or (lambda: False))
     if should_stop is None or not should_stop():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, crops=faces.crops, labels=faces.labels, names=np.array(faces.names, dtype=str),
                  sources=np.array(faces.sources, dtype=str),
                  skipped=np.array([faces.no_face, faces.multiple_faces, faces.unreadable]))
@@ -389,7 +391,7 @@ class FeatureCache:
         if not self.dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
+        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, keys=np.array(list(self.table), dtype=str), values=np.stack(list(self.table.values())))
         os.replace(tmp, self.path)
 
@@ -438,6 +440,16 @@ def run_training(config: AppConfig, spec: TrainSpec, progress: Progress, should_
     background = background_set(config, spec, exclude, progress, should_stop)
     guard = guard_set(config, spec, exclude, progress)
     work = _new_work_dir(config)
+    try:
+        return _train(config, spec, base, faces, held, background, guard, work, started, progress, should_stop, on_epoch)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # a failed job leaves nothing behind
+        raise
+
+
+def _train(config: AppConfig, spec: TrainSpec, base: Any, faces: FaceSet, held: np.ndarray, background: FaceSet | None,
+           guard: tuple[FaceSet, Any] | None, work: Path, started: float, progress: Progress, should_stop: ShouldStop,
+           on_epoch: Callable[[EpochStats], None]) -> TrainOutcome:
     device, on_gpu = _device_setup(spec.mode)
     job, guard_inputs = _make_job(config, spec, base, faces, background, guard, progress, should_stop)
     if job is None:
@@ -600,7 +612,7 @@ def adopt_model(config: AppConfig, outcome: TrainOutcome, name: str, exports: tu
 def _backend_meta(name: str, base: Any, summary: dict, outcome: TrainOutcome, onnx_diff: float) -> dict:
     held = outcome.after.get("heldout") or {}
     threshold = held.get("threshold")
-    if threshold is None or not np.isfinite(threshold):
+    if threshold is None or not np.isfinite(threshold) or held.get("pairs", 0) < MIN_CALIBRATION_PAIRS:
         from models.embedders.registry import backend_info
 
         threshold = backend_info("facenet").threshold
