@@ -7,10 +7,11 @@ cache, so a rerun is cheap).
    and the guard (lfw-dev pairs, people not in training) before → after.
 2. ``speed``: head mode on 1 000 lfw-dev photos × 10 epochs, timed from cropped faces: backbone feature
    extraction (a fresh feature cache) + training. Face detection is timed apart.
+4. ``gpu``: full mode on the same 1 000 photos × 10 epochs, images per second (see ``bench/gpu_train.sh``).
 3. ``celeb``: five-celebrity — enroll ``train`` with the facenet backend, ``train --enrolled --out``, switch to the
    tuned backend (re-embed), identify ``val``.
 
-Usage: ``python bench/bench_train.py [yale|speed|celeb ...]`` (default: all); figures are printed and written to
+Usage: ``python bench/bench_train.py [yale[:BACKGROUND_DIR]|speed|celeb|gpu ...]`` (default: yale speed celeb); figures are printed and written to
 ``bench/out/bench_train.json``. ``ROLLCALL_CACHE`` must hold the FaceNet weights (``models fetch facenet``).
 """
 
@@ -87,12 +88,8 @@ def _unseen(config, spec, tree: dict, work: Path) -> dict:
             "before": before, "after": after}
 
 
-def speed(results: dict) -> None:
-    """1 000 lfw-dev photos (people with ≥ 4 photos), head mode, 10 epochs, fresh feature cache."""
-    from models.train.networks import base_model, build_full, split_facenet
-    from models.train.sampling import PKConfig
-    from models.train.trainer import HeadJob, TrainConfig, fit
-
+def _thousand_photos() -> dict[str, list[Path]]:
+    """1 000 lfw-dev photos: the people with the most photos first (at least 4 each)."""
     tree = folder_tree(SHARED / "data" / "lfw-dev" / "images", 4)
     chosen, total = {}, 0
     for name in sorted(tree, key=lambda n: (-len(tree[n]), n)):
@@ -102,6 +99,17 @@ def speed(results: dict) -> None:
             total += len(take)
         if total >= 1000:
             break
+    return chosen
+
+
+def speed(results: dict, mirror: bool = True) -> None:
+    """1 000 lfw-dev photos, head mode, 10 epochs, fresh feature cache (``mirror``: features of the mirror image
+    too, as the app does by default)."""
+    from models.train.networks import base_model, build_full, split_facenet
+    from models.train.sampling import PKConfig
+    from models.train.trainer import HeadJob, TrainConfig, fit
+
+    chosen = _thousand_photos()
     config = build_config(data_dir=str(OUT / "data"))
     spec = training.TrainSpec(source="folder")
     t0 = time.perf_counter()
@@ -113,18 +121,45 @@ def speed(results: dict) -> None:
     build_s = time.perf_counter() - t1
     with tempfile.TemporaryDirectory() as tmp:
         t2 = time.perf_counter()
-        feats = training.FeatureCache(Path(tmp) / "f.npz").features(backbone, base, faces.crops, _quiet, lambda: False)
+        feats = training.FeatureCache(Path(tmp) / "f.npz", mirror).features(backbone, base, faces.crops, _quiet,
+                                                                            lambda: False)
         feat_s = time.perf_counter() - t2
         job = HeadJob(head, feats)
         t3 = time.perf_counter()
         res = fit(job, faces.labels, np.zeros(len(faces), bool), None, None, TrainConfig(epochs=10, pk=PKConfig(8, 4)),
                   Path(tmp), _quiet, lambda: False, lambda e: None)
         fit_s = time.perf_counter() - t3
-    results["speed"] = {"photos": len(faces), "people": len(chosen), "epochs": len(res.epochs),
+    results["speed" if mirror else "speed_nomirror"] = {"mirror": mirror, "photos": len(faces), "people": len(chosen), "epochs": len(res.epochs),
                         "detect_align_s": round(detect_s, 1), "build_model_s": round(build_s, 1),
                         "features_s": round(feat_s, 1), "train_s": round(fit_s, 1),
                         "features_plus_train_s": round(feat_s + fit_s, 1),
                         "epoch_seconds": [e.seconds for e in res.epochs], "load_average": os.getloadavg()}
+
+
+def gpu(results: dict) -> None:
+    """Full mode (every layer, BatchNorm frozen, mixed precision + XLA on a GPU): 1 000 lfw-dev photos × 10 epochs,
+    P×K = 16×4; training wall time and images per second (augmentation on the CPU included)."""
+    from models.train.networks import base_model, build_full, freeze_batchnorm
+    from models.train.sampling import PKConfig
+    from models.train.trainer import FullJob, TrainConfig, fit
+
+    config = build_config(data_dir=str(OUT / "data"))
+    faces = training.cached_tree(config, training.TrainSpec(source="folder"), _thousand_photos(), True, _quiet)
+    device, on_gpu = training._device_setup("full")
+    model = build_full(base_model("facenet"), Path(config.cache_dir))
+    freeze_batchnorm(model)
+    job = FullJob(model, base_model("facenet"), faces.crops)
+    pk = PKConfig(16, 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = fit(job, faces.labels, np.zeros(len(faces), bool), None, None, TrainConfig(epochs=10, pk=pk, learning_rate=1e-4),
+                  Path(tmp), _quiet, lambda: False, lambda e: log.info("%s", e), jit=on_gpu)
+        wall = time.perf_counter() - t0
+    steps = sum(1 for _ in res.epochs) * int(np.ceil(len(faces) / (pk.people * pk.per_person)))
+    images = steps * pk.people * pk.per_person
+    results["gpu"] = {"device": device, "photos": len(faces), "epochs": len(res.epochs), "train_wall_s": round(wall, 1),
+                      "images_per_s": round(images / wall, 1), "epoch_seconds": [e.seconds for e in res.epochs],
+                      "losses": [round(e.loss, 4) for e in res.epochs]}
 
 
 def celeb(results: dict) -> None:
@@ -181,7 +216,9 @@ if __name__ == "__main__":
         name, _, arg = part.partition(":")
         if name == "yale":
             yale(results, 10, arg or None)
+        elif name == "speed":
+            speed(results, arg != "nomirror")
         else:
-            {"speed": speed, "celeb": celeb}[name](results)
+            {"celeb": celeb, "gpu": gpu}[name](results)
         path.write_text(json.dumps(results, indent=2, default=str))
-        print(json.dumps({name: results[name if name != "yale" else "yale"]}, indent=2, default=str), flush=True)
+        print(json.dumps({k: v for k, v in results.items() if k.startswith(name)}, indent=2, default=str), flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--enrolled", action="store_true", help="train on the enrolled people's stored photos (default)")
     src.add_argument("--data", metavar="DIR", help="a folder tree DIR/person/photo.jpg")
-    src.add_argument("--tfrecords", metavar="GLOB", help="TFRecord shards (not implemented yet)")
+    src.add_argument("--tfrecords", metavar="GLOB", help="TFRecord shards of tf.train.Example (image/encoded + image/class/label)")
     p.add_argument("--base", default="facenet", help="facenet (pretrained, default) or resnet50 (from scratch)")
     p.add_argument("--background", metavar="DIR", help="folder tree of other people's faces mixed into every batch")
     p.add_argument("--mode", default="head", choices=("head", "full"), help="head: only the top trains (fast on a CPU)")
@@ -60,6 +61,7 @@ def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.cli.models_cmds import StderrProgress
     from app.services import training
 
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ notices would bury the progress bar
     spec = spec_from_args(args)
     if args.check_detect:
         return _check_detect(ctx, spec)

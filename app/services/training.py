@@ -40,6 +40,8 @@ MODES = ("head", "full")
 SOURCES = ("enrolled", "folder", "tfrecords")
 EXPORTS = ("onnx", "savedmodel", "tflite")
 MIN_PEOPLE, MIN_PHOTOS = 2, 4
+MIN_CALIBRATION_PAIRS = 30
+"""Fewer held-out pairs than this: the tuned backend keeps the base model's threshold instead of a calibrated one."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class TrainSpec:
             guard set (None: lfw-dev from the shared data when present); guard_per_fold: pairs per fold used
             (0: no guard set).
         miner: ``semi-hard`` or ``batch-hard``. out_name: suggested name of the tuned model.
+        mirror: head mode also extracts the mirror image's features (training sees both, evaluation averages
+            them as the app's backends do); off halves feature extraction.
     """
 
     base: str = "facenet"
@@ -80,6 +84,7 @@ class TrainSpec:
     background_limit: int = 100
     guard_pairs: str | None = None
     guard_per_fold: int = 30
+    mirror: bool = True
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,11 @@ def _counts(config: AppConfig, spec: TrainSpec) -> dict[str, int]:
             ctx.close()
     if spec.source == "folder":
         return {k: len(v) for k, v in folder_tree(_need_data(spec)).items()}
-    raise InvalidInput("reading TFRecord shards is not implemented yet; export the photos as a person/photo folder tree")
+    import glob
+
+    if not glob.glob(str(Path(_need_data(spec)).expanduser())):
+        raise InvalidInput(f"no TFRecord files match {spec.data!r}; give a glob such as shards/train-*.tfrecord")
+    return {}  # counted when read
 
 
 def _need_data(spec: TrainSpec) -> str:
@@ -164,7 +173,7 @@ def plan_training(config: AppConfig, spec: TrainSpec) -> TrainPlan:
     device = gpu_name()
     warnings = []
     usable = {k: v for k, v in counts.items() if v >= 2}
-    if len(usable) < MIN_PEOPLE:
+    if len(usable) < MIN_PEOPLE and spec.source != "tfrecords":
         warnings.append(f"only {len(usable)} person(s) with two or more photos: training needs at least {MIN_PEOPLE}; "
                         "enroll more people or add a background folder of other faces")
     few = [k for k, v in counts.items() if v < MIN_PHOTOS]
@@ -254,7 +263,9 @@ def user_set(config: AppConfig, spec: TrainSpec, progress: Progress, should_stop
     elif spec.source == "folder":
         faces = load_tree(_engine(config, spec), folder_tree(_need_data(spec)), False, progress, should_stop)
     else:
-        raise InvalidInput("reading TFRecord shards is not implemented yet; export the photos as a person/photo folder tree")
+        from models.train.data import load_encoded, read_tfrecords
+
+        faces = load_encoded(_engine(config, spec), read_tfrecords(_need_data(spec)), progress, should_stop)
     counts = np.bincount(faces.labels, minlength=len(faces.names)) if len(faces) else np.zeros(0, int)
     keep_people = np.flatnonzero(counts >= 2)
     if len(keep_people) < MIN_PEOPLE:
@@ -332,7 +343,7 @@ def cached_tree(config: AppConfig, spec: TrainSpec, tree: dict[str, list[Path]],
     faces = load_tree(_engine(config, spec), tree, centred, progress, should_stop or (lambda: False))
     if should_stop is None or not should_stop():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.stem + ".tmp.npz")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, crops=faces.crops, labels=faces.labels, names=np.array(faces.names, dtype=str),
                  sources=np.array(faces.sources, dtype=str),
                  skipped=np.array([faces.no_face, faces.multiple_faces, faces.unreadable]))
@@ -343,8 +354,9 @@ def cached_tree(config: AppConfig, spec: TrainSpec, tree: dict[str, list[Path]],
 class FeatureCache:
     """Backbone features of crops, keyed by the crop's bytes (sha1), kept in one file per base model."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, mirror: bool = True) -> None:
         self.path = path
+        self.mirror = mirror
         self.table: dict[str, np.ndarray] = {}
         if path.is_file():
             with np.load(path, allow_pickle=False) as z:
@@ -365,7 +377,8 @@ class FeatureCache:
         keys = [self.key(c) for c in crops]
         missing = [i for i, k in enumerate(keys) if k not in self.table]
         if missing:
-            fresh = embed_features(backbone, crops[missing], base, should_stop=should_stop, progress=progress)
+            fresh = embed_features(backbone, crops[missing], base, should_stop=should_stop, progress=progress,
+                                   mirror=self.mirror)
             if fresh is None:
                 return None
             self.table.update({keys[i]: f for i, f in zip(missing, fresh)})
@@ -378,7 +391,7 @@ class FeatureCache:
         if not self.dirty:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.stem + ".tmp.npz")
+        tmp = self.path.with_name(f"{self.path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, keys=np.array(list(self.table), dtype=str), values=np.stack(list(self.table.values())))
         os.replace(tmp, self.path)
 
@@ -427,6 +440,16 @@ def run_training(config: AppConfig, spec: TrainSpec, progress: Progress, should_
     background = background_set(config, spec, exclude, progress, should_stop)
     guard = guard_set(config, spec, exclude, progress)
     work = _new_work_dir(config)
+    try:
+        return _train(config, spec, base, faces, held, background, guard, work, started, progress, should_stop, on_epoch)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)  # a failed job leaves nothing behind
+        raise
+
+
+def _train(config: AppConfig, spec: TrainSpec, base: Any, faces: FaceSet, held: np.ndarray, background: FaceSet | None,
+           guard: tuple[FaceSet, Any] | None, work: Path, started: float, progress: Progress, should_stop: ShouldStop,
+           on_epoch: Callable[[EpochStats], None]) -> TrainOutcome:
     device, on_gpu = _device_setup(spec.mode)
     job, guard_inputs = _make_job(config, spec, base, faces, background, guard, progress, should_stop)
     if job is None:
@@ -461,7 +484,8 @@ def _make_job(config: AppConfig, spec: TrainSpec, base: Any, faces: FaceSet, bac
         freeze_batchnorm(model)
         return FullJob(model, base, crops), guard_crops
     backbone, head = split_facenet(model)
-    cache = FeatureCache(_cache_root(config) / f"features-{base.name}.npz")
+    suffix = "" if spec.mirror else "-nomirror"
+    cache = FeatureCache(_cache_root(config) / f"features-{base.name}{suffix}.npz", spec.mirror)
     try:
         feats = cache.features(backbone, base, crops, progress, should_stop)
         guard_feats = None if guard_crops is None else cache.features(backbone, base, guard_crops, progress, should_stop)
@@ -588,7 +612,7 @@ def adopt_model(config: AppConfig, outcome: TrainOutcome, name: str, exports: tu
 def _backend_meta(name: str, base: Any, summary: dict, outcome: TrainOutcome, onnx_diff: float) -> dict:
     held = outcome.after.get("heldout") or {}
     threshold = held.get("threshold")
-    if threshold is None or not np.isfinite(threshold):
+    if threshold is None or not np.isfinite(threshold) or held.get("pairs", 0) < MIN_CALIBRATION_PAIRS:
         from models.embedders.registry import backend_info
 
         threshold = backend_info("facenet").threshold
