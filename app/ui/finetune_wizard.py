@@ -12,6 +12,7 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
@@ -159,6 +160,7 @@ class DataPage(QWizardPage):
         self.background_edit.setPlaceholderText("optional: a folder with one sub-folder of photos per person")
         browse = QPushButton("Choose…")
         browse.clicked.connect(self.choose_background)
+        self.background_edit.textChanged.connect(lambda _t: self._update())
         row = QHBoxLayout()
         row.addWidget(self.background_edit, 1)
         row.addWidget(browse)
@@ -230,7 +232,14 @@ class DataPage(QWizardPage):
             self.background_edit.setText(folder)
 
     def isComplete(self) -> bool:  # noqa: N802 (Qt name)
-        return len(self.chosen()) >= MIN_PEOPLE
+        return len(self.chosen()) >= MIN_PEOPLE and not self.background_problem()
+
+    def background_problem(self) -> str:
+        """Why the background folder cannot be used ("" when it can, or none is given)."""
+        folder = self.background()
+        if folder is None or Path(folder).expanduser().is_dir():
+            return ""
+        return f"The background folder {folder} does not exist. Choose an existing folder, or leave the field empty."
 
     def _update(self) -> None:
         chosen = self.chosen()
@@ -238,7 +247,8 @@ class DataPage(QWizardPage):
         held = sum(max(1, round(p.sample_count * self.holdout.value() / 100)) for p in chosen)
         self.holdout_text.setText(f"About {held} of the {photos} photos of the ticked people are kept aside to "
                                   "measure the model before and after training; it never trains on them.")  # fmt: skip
-        set_banner(self.warning, self.warning_text(chosen))
+        problem = self.background_problem()
+        set_banner(self.warning, problem or self.warning_text(chosen), "error" if problem else "")
         self.completeChanged.emit()
 
     def warning_text(self, chosen: list[PersonRecord]) -> str:

@@ -297,3 +297,26 @@ def test_opening_the_wizard_loads_no_tensorflow(tmp_path: Path) -> None:
                          cwd=Path(__file__).resolve().parents[2])  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_background_folder_that_does_not_exist_is_refused(qtbot, three, tmp_path: Path) -> None:  # noqa: ANN001
+    wizard = open_wizard(qtbot, three, fake_hooks())
+    wizard.data.background_edit.setText(str(tmp_path / "nowhere"))
+    assert not next_button(wizard).isEnabled()
+    assert "does not exist" in wizard.data.warning.text()
+    wizard.data.background_edit.setText(str(tmp_path))
+    assert next_button(wizard).isEnabled()
+    assert wizard.model.spec_fields()["background"] == str(tmp_path)
+
+
+def test_a_refused_name_is_explained_and_use_can_be_tried_again(qtbot, three, monkeypatch) -> None:  # noqa: ANN001
+    hooks = fake_hooks()
+    wizard = open_wizard(qtbot, three, TrainingHooks(hooks.make_spec, hooks.plan, hooks.job, jobs.adopt_taken, hooks.discard))
+    to_training(qtbot, wizard, epochs=1)
+    qtbot.waitUntil(lambda: wizard.currentPage() is wizard.result_page, timeout=30000)
+    page = wizard.result_page
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("dlib", True))
+    qtbot.mouseClick(page.use_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "could not be saved" in page.status.text(), timeout=30000)
+    assert "'dlib' already exists; choose another name" in page.status.text()
+    assert page.use_button.isEnabled() and page.decided == ""

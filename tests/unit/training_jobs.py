@@ -161,3 +161,8 @@ def slow_plan(config: Any, spec: dict) -> Plan:
     """A plan that takes a second (as when the device check loads TensorFlow)."""
     time.sleep(1.0)
     return plan(config, spec)
+
+
+def adopt_taken(config: Any, outcome: Outcome, name: str, exports: tuple = ("onnx",)) -> str:
+    """Refuses the name, as the service does for a name already in use."""
+    raise InvalidInput(f"a backend called {name!r} already exists; choose another name")
