@@ -57,7 +57,7 @@ class FaceEngine:
 
     def __init__(self, config: EngineConfig) -> None:
         self.config = config
-        self.info: EmbedderInfo = backend_info(config.backend)
+        self.info: EmbedderInfo = backend_info(config.backend, config.cache_dir)
         self._detector: Detector | None = None
         self._embedder: Embedder | None = None
         self._lock = threading.Lock()

@@ -19,4 +19,5 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.backend_cmds",
     "app.cli.convert_cmds",
     "app.cli.watch_cmd",
+    "app.cli.train_cmd",
 )

@@ -86,15 +86,24 @@ def _store(ctx: AppContext):  # -> WeightStore; imported here so `--help` stays 
 
 
 def cmd_list(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.training import list_user_backends
+
     rows = _store(ctx).list()
+    tuned = list_user_backends(ctx.config)
     if args.json:
         out = [
             {"name": r.name, "backend": r.backend, "version": r.version, "licence": r.licence, "installed": r.installed,
              "verified": r.verified, "size": r.size, "path": str(r.path), "description": r.description}
             for r in rows
         ]
+        out += [{"name": t["name"], "backend": t["name"], "user": True, "installed": True, "path": t["path"],
+                 "description": t.get("description", ""), "threshold": t.get("threshold"), "created": t.get("created")}
+                for t in tuned]
         print(json.dumps(out, indent=2))
         return 0
+    for t in tuned:
+        print(f"{t['name']:12} {'tuned (user backend)':24} {'':>7}  {'yours':15} {t.get('description', '')}")
+        print(f"{'':12} {t['path']}")
     for r in rows:
         state = ("installed" if r.verified else "installed (custom file)") if r.installed else "not installed"
         size = f"{r.size / 1e6:.0f} MB" if r.size else "? MB"
@@ -128,6 +137,12 @@ def cmd_import(args: argparse.Namespace, ctx: AppContext) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, ctx: AppContext) -> int:
+    from app.services.training import list_user_backends, remove_user_backend
+
+    if any(t["name"] == args.name for t in list_user_backends(ctx.config)):
+        remove_user_backend(ctx.config, args.name)
+        print(f"removed tuned model {args.name}")
+        return 0
     if _store(ctx).remove(args.name):
         print(f"removed {args.name}")
     else:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from app.context import AppContext
 from app.text import count
+from app.ui.finetune_wizard import open_finetune_wizard
 from app.ui.images import pixmap_from_jpeg
 from app.ui.messages import confirm, show_error
 from db.records import PersonRecord
@@ -63,8 +64,12 @@ class PeoplePage(QWidget):
         self.enroll_button = QPushButton("Enroll someone…")
         self.enroll_button.setObjectName("primary")
         self.enroll_button.clicked.connect(lambda: self.enroll_requested.emit(None))
+        self.finetune_button = QPushButton("Fine-tune on my photos…")
+        self.finetune_button.setToolTip("Train the face model on your enrolled people's photos, measured before and after")
+        self.finetune_button.clicked.connect(lambda: open_finetune_wizard(self.ctx, self))
         top = QHBoxLayout()
         top.addWidget(self.search, 1)
+        top.addWidget(self.finetune_button)
         top.addWidget(self.enroll_button)
 
         self.table = QTableWidget(0, len(COLUMNS))

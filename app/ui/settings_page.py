@@ -38,6 +38,7 @@ from app.config import Settings
 from app.context import AppContext
 from app.text import count
 from app.services.backends import Calibration, ReembedResult, calibrate, reembed
+from app.ui.finetune_wizard import open_finetune_wizard
 from app.ui.live_page import VIDEO_FILTER
 from app.ui.messages import plain_message, show_error
 from app.ui.models_dialog import (
@@ -173,6 +174,14 @@ class SettingsPage(QWidget):
         form.addRow("Camera", self._stack(source_row, source_hint))
         form.addRow("Face detector", self.detector_box)
         form.addRow("Recognition backend", self._stack(self.backend_box, self.backend_text))
+        self.finetune_button = QPushButton("Fine-tune on my photos…")
+        self.finetune_button.clicked.connect(lambda: open_finetune_wizard(self.ctx, self))
+        finetune_row = QHBoxLayout()
+        finetune_row.addWidget(self.finetune_button)
+        finetune_row.addStretch(1)
+        form.addRow("Your own model", self._stack(finetune_row, self._hint(
+            "Train the face model on your enrolled people's photos; it is measured before and after, and kept "
+            "only if you choose to use it (it then appears as a backend above).")))  # fmt: skip
         form.addRow("Match threshold", self._stack(slider_row, self.threshold_text))
         form.addRow("Mark again after", self._stack(self.cooldown, cooldown_hint))
         form.addRow("Sound", self.sound)

@@ -3,6 +3,10 @@
 Each entry names the module and factory that build the backend, imported only when the backend is first
 created, so listing backends never loads TensorFlow, onnxruntime or weights. To add a backend, write a module
 with a ``create(options) -> Embedder`` factory and add one :class:`BackendEntry` to :data:`BACKENDS`.
+
+Besides this static table, *user backends* (models the user fine-tuned, see :mod:`models.embedders.user_backend`)
+live as folders ``<cache_dir>/user-backends/<name>/`` with a ``backend.json`` and a ``model.onnx``; the
+functions below find them when given the model cache folder.
 """
 
 from __future__ import annotations
@@ -142,18 +146,23 @@ BACKENDS: dict[str, BackendEntry] = {
 }
 
 
-def known_backends() -> list[str]:
-    """Names of every registered backend, sorted."""
-    return sorted(BACKENDS)
+USER_FACTORY = "models.embedders.user_backend:create"
 
 
-def backend_info(name: str) -> EmbedderInfo:
-    """Static info of backend ``name`` without loading it.
+def known_backends(cache_dir: Path | None = None) -> list[str]:
+    """Names of every registered backend, sorted; with ``cache_dir``, the user backends found there too."""
+    from models.embedders.user_backend import user_backend_names
+
+    return sorted(set(BACKENDS) | set(user_backend_names(cache_dir) if cache_dir is not None else []))
+
+
+def backend_info(name: str, cache_dir: Path | None = None) -> EmbedderInfo:
+    """Static info of backend ``name`` without loading it (user backends are looked up in ``cache_dir``).
 
     Raises:
         BackendUnavailable: ``name`` is not registered; the message lists the known names.
     """
-    return _entry(name).info
+    return _entry(name, cache_dir).info
 
 
 def create_embedder(name: str, options: EmbedderOptions | None = None) -> Embedder:
@@ -162,7 +171,8 @@ def create_embedder(name: str, options: EmbedderOptions | None = None) -> Embedd
     Raises:
         BackendUnavailable: unknown name, a missing package (the message says what to install) or weights.
     """
-    entry = _entry(name)
+    options = options or EmbedderOptions()
+    entry = _entry(name, options.cache_dir)
     module_name, _, func_name = entry.factory.partition(":")
     try:
         module = importlib.import_module(module_name)
@@ -172,13 +182,20 @@ def create_embedder(name: str, options: EmbedderOptions | None = None) -> Embedd
             f"run `pip install -r requirements.txt`"
         ) from exc
     factory = getattr(module, func_name)
-    return factory(options or EmbedderOptions())
+    if entry.factory == USER_FACTORY:
+        return factory(entry.info, options)
+    return factory(options)
 
 
-def _entry(name: str) -> BackendEntry:
-    try:
+def _entry(name: str, cache_dir: Path | None = None) -> BackendEntry:
+    if name in BACKENDS:
         return BACKENDS[name]
-    except KeyError:
-        raise BackendUnavailable(
-            f"unknown backend {name!r}; known backends: {', '.join(known_backends())}"
-        ) from None
+    if cache_dir is not None:
+        from models.embedders.user_backend import read_user_info
+
+        info = read_user_info(cache_dir, name)
+        if info is not None:
+            return BackendEntry(info, USER_FACTORY)
+    raise BackendUnavailable(
+        f"unknown backend {name!r}; known backends: {', '.join(known_backends(cache_dir))}"
+    )

@@ -1,0 +1,224 @@
+"""Fine-tuning benchmarks (run with ``nice -n 10``; crops and backbone features are cached under the model
+cache, so a rerun is cheap).
+
+1. ``yale``: FaceNet-128 head-mode fine-tune on half the people of ``yale-b-subset`` (yaleB01-05) through
+   ``run_training`` (HOG detect → align, 20 % of each person's photos held out, lfw-dev guard pairs); then
+   verification on the *other* half (yaleB06-10, never trained on: every pair among their photos) before → after,
+   and the guard (lfw-dev pairs, people not in training) before → after.
+2. ``speed``: head mode on 1 000 lfw-dev photos × 10 epochs, timed from cropped faces: backbone feature
+   extraction (a fresh feature cache) + training. Face detection is timed apart.
+4. ``gpu``: full mode on the same 1 000 photos × 10 epochs, images per second (see ``bench/gpu_train.sh``).
+3. ``celeb``: five-celebrity — enroll ``train`` with the facenet backend, ``train --enrolled --out``, switch to the
+   tuned backend (re-embed), identify ``val``.
+
+Usage: ``python bench/bench_train.py [yale[:BACKGROUND_DIR]|speed|celeb|gpu ...]`` (default: yale speed celeb); figures are printed and written to
+``bench/out/bench_train.json``. ``ROLLCALL_CACHE`` must hold the FaceNet weights (``models fetch facenet``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+SHARED = Path(os.environ.get("ROLLCALL_SHARED", REPO.parent / "shared"))
+OUT = REPO / "bench" / "out"
+
+from app.config import build_config  # noqa: E402
+from app.services import training  # noqa: E402
+from models.train.data import folder_tree  # noqa: E402
+
+log = logging.getLogger("bench_train")
+
+
+def _quiet(done: int, total: int, text: str) -> None:
+    pass
+
+
+def yale(results: dict, epochs: int, background: str | None) -> None:
+    root = SHARED / "data" / "yale-b-subset"
+    people = sorted(p.name for p in root.iterdir() if p.is_dir())
+    train_people, test_people = people[: len(people) // 2], people[len(people) // 2 :]
+    link = OUT / "yale-train"
+    link.mkdir(parents=True, exist_ok=True)
+    for name in train_people:
+        if not (link / name).exists():
+            (link / name).symlink_to(root / name)
+    config = build_config(data_dir=str(OUT / "data"))
+    spec = training.TrainSpec(source="folder", data=str(link), epochs=epochs, guard_per_fold=100, background=background,
+                              holdout=0.2, seed=0)
+    t0 = time.perf_counter()
+    outcome = training.run_training(config, spec, _quiet, lambda: False, lambda e: log.info("%s", e))
+    train_s = time.perf_counter() - t0
+    unseen = _unseen(config, spec, {n: sorted(root.joinpath(n).glob("*.pgm")) for n in test_people}, Path(outcome.work_dir))
+    results["yale"] = {"train_people": train_people, "test_people": test_people, "epochs_run": len(outcome.epochs),
+                       "best_epoch": outcome.best_epoch, "skipped": outcome.skipped, "heldout_before": outcome.before["heldout"],
+                       "heldout_after": outcome.after["heldout"], "guard_before": outcome.before["guard"],
+                       "guard_after": outcome.after["guard"], "unseen": unseen, "seconds": round(train_s, 1),
+                       "verdict": outcome.verdict, "background": background}
+    training.discard_model(outcome)
+
+
+def _unseen(config, spec, tree: dict, work: Path) -> dict:
+    """Verification among never-trained people's photos with the base head and the tuned head."""
+    from models.train.metrics import labelled_verification
+    from models.train.networks import base_model, build_full, split_facenet
+    from models.train.trainer import BEST, HeadJob
+
+    faces = training.cached_tree(config, spec, tree, False, _quiet)
+    base = base_model("facenet")
+    backbone, head = split_facenet(build_full(base, Path(config.cache_dir)))
+    cache = training.FeatureCache(Path(config.cache_dir) / "train-cache" / "features-facenet.npz")
+    feats = cache.features(backbone, base, faces.crops, _quiet, lambda: False)
+    cache.save()
+    before = labelled_verification(HeadJob(head, feats).embed(feats), faces.labels)
+    head.load_weights(str(work / BEST))
+    after = labelled_verification(HeadJob(head, feats).embed(feats), faces.labels)
+    return {"photos": len(faces), "no_face": faces.no_face, "multiple_faces": faces.multiple_faces,
+            "before": before, "after": after}
+
+
+def _thousand_photos() -> dict[str, list[Path]]:
+    """1 000 lfw-dev photos: the people with the most photos first (at least 4 each)."""
+    tree = folder_tree(SHARED / "data" / "lfw-dev" / "images", 4)
+    chosen, total = {}, 0
+    for name in sorted(tree, key=lambda n: (-len(tree[n]), n)):
+        take = tree[name][: min(len(tree[name]), 1000 - total)]
+        if len(take) >= 2:
+            chosen[name] = take
+            total += len(take)
+        if total >= 1000:
+            break
+    return chosen
+
+
+def speed(results: dict, mirror: bool = True) -> None:
+    """1 000 lfw-dev photos, head mode, 10 epochs, fresh feature cache (``mirror``: features of the mirror image
+    too, as the app does by default)."""
+    from models.train.networks import base_model, build_full, split_facenet
+    from models.train.sampling import PKConfig
+    from models.train.trainer import HeadJob, TrainConfig, fit
+
+    chosen = _thousand_photos()
+    config = build_config(data_dir=str(OUT / "data"))
+    spec = training.TrainSpec(source="folder")
+    t0 = time.perf_counter()
+    faces = training.cached_tree(config, spec, chosen, True, _quiet)
+    detect_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    base = base_model("facenet")
+    backbone, head = split_facenet(build_full(base, Path(config.cache_dir)))
+    build_s = time.perf_counter() - t1
+    with tempfile.TemporaryDirectory() as tmp:
+        t2 = time.perf_counter()
+        feats = training.FeatureCache(Path(tmp) / "f.npz", mirror).features(backbone, base, faces.crops, _quiet,
+                                                                            lambda: False)
+        feat_s = time.perf_counter() - t2
+        job = HeadJob(head, feats)
+        t3 = time.perf_counter()
+        res = fit(job, faces.labels, np.zeros(len(faces), bool), None, None, TrainConfig(epochs=10, pk=PKConfig(8, 4)),
+                  Path(tmp), _quiet, lambda: False, lambda e: None)
+        fit_s = time.perf_counter() - t3
+    results["speed" if mirror else "speed_nomirror"] = {"mirror": mirror, "photos": len(faces), "people": len(chosen), "epochs": len(res.epochs),
+                        "detect_align_s": round(detect_s, 1), "build_model_s": round(build_s, 1),
+                        "features_s": round(feat_s, 1), "train_s": round(fit_s, 1),
+                        "features_plus_train_s": round(feat_s + fit_s, 1),
+                        "epoch_seconds": [e.seconds for e in res.epochs], "load_average": os.getloadavg()}
+
+
+def gpu(results: dict) -> None:
+    """Full mode (every layer, BatchNorm frozen, mixed precision + XLA on a GPU): 1 000 lfw-dev photos × 10 epochs,
+    P×K = 16×4; training wall time and images per second (augmentation on the CPU included)."""
+    from models.train.networks import base_model, build_full, freeze_batchnorm
+    from models.train.sampling import PKConfig
+    from models.train.trainer import FullJob, TrainConfig, fit
+
+    config = build_config(data_dir=str(OUT / "data"))
+    faces = training.cached_tree(config, training.TrainSpec(source="folder"), _thousand_photos(), True, _quiet)
+    device, on_gpu = training._device_setup("full")
+    model = build_full(base_model("facenet"), Path(config.cache_dir))
+    freeze_batchnorm(model)
+    job = FullJob(model, base_model("facenet"), faces.crops)
+    pk = PKConfig(16, 4)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        res = fit(job, faces.labels, np.zeros(len(faces), bool), None, None, TrainConfig(epochs=10, pk=pk, learning_rate=1e-4),
+                  Path(tmp), _quiet, lambda: False, lambda e: log.info("%s", e), jit=on_gpu)
+        wall = time.perf_counter() - t0
+    steps = sum(1 for _ in res.epochs) * int(np.ceil(len(faces) / (pk.people * pk.per_person)))
+    images = steps * pk.people * pk.per_person
+    results["gpu"] = {"device": device, "photos": len(faces), "epochs": len(res.epochs), "train_wall_s": round(wall, 1),
+                      "images_per_s": round(images / wall, 1), "epoch_seconds": [e.seconds for e in res.epochs],
+                      "losses": [round(e.loss, 4) for e in res.epochs]}
+
+
+def celeb(results: dict) -> None:
+    import main
+
+    root = SHARED / "data" / "five-celebrity"
+    with tempfile.TemporaryDirectory() as d:
+        data = Path(d) / "celeb"
+
+        def run(*args: str) -> str:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = main.run(["--data-dir", str(data), *args])
+            if code != 0:
+                raise SystemExit(f"command failed: {args}")
+            return out.getvalue()
+
+        run("--backend", "facenet", "enroll-folder", str(root / "train"))
+        val = sorted(str(p) for p in (root / "val").glob("*/*") if p.is_file())
+        before = _identify(json.loads(run("--backend", "facenet", "identify", "--json", *val)))
+        report = json.loads(run("--backend", "facenet", "train", "--enrolled", "--out", "bench-celeb", "--json"))
+        try:
+            if report["kept_as"]:
+                run("--backend", "bench-celeb", "reembed")
+                after = _identify(json.loads(run("--backend", "bench-celeb", "identify", "--json", *val)))
+            else:
+                after = None
+        finally:
+            if report["kept_as"]:
+                run("models", "remove", "bench-celeb")
+        results["celeb"] = {"val": len(val), "correct_before": before, "correct_after": after,
+                            "verdict": report["verdict"], "heldout_before": report["before"]["heldout"],
+                            "heldout_after": report["after"]["heldout"], "seconds": report["seconds"]}
+
+
+def _identify(report: list) -> int:
+    correct = 0
+    for entry in report:
+        truth = Path(entry["image"]).parent.name.replace("_", " ").title()
+        named = {f["name"] for f in entry["faces"]} - {None}
+        correct += named == {truth}
+    return correct
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    for noisy in ("tensorflow", "tf2onnx", "absl"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    which = sys.argv[1:] or ["yale", "speed", "celeb"]
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / "bench_train.json"
+    results = json.loads(path.read_text()) if path.is_file() else {}
+    for part in which:
+        name, _, arg = part.partition(":")
+        if name == "yale":
+            yale(results, 10, arg or None)
+        elif name == "speed":
+            speed(results, arg != "nomirror")
+        else:
+            {"celeb": celeb, "gpu": gpu}[name](results)
+        path.write_text(json.dumps(results, indent=2, default=str))
+        print(json.dumps({k: v for k, v in results.items() if k.startswith(name)}, indent=2, default=str), flush=True)

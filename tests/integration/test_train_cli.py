@@ -1,0 +1,99 @@
+"""``train`` on bad input: one line on stderr, exit code 1, before any TensorFlow work; ``--check-detect``."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import main
+from tests.conftest import need_shared
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main.run(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _one_line_error(code: int, err: str, *words: str) -> None:
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for word in words:
+        assert word in lines[0]
+
+
+def test_an_empty_folder_is_one_line_and_exit_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "empty").mkdir()
+    code, out, err = _run(capsys, "train", "--data", str(tmp_path / "empty"))
+    _one_line_error(code, err, "no person folders")
+    assert out == ""
+
+
+def test_a_missing_folder_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "train", "--data", str(tmp_path / "nope"))
+    _one_line_error(code, err, "is not a folder")
+
+
+def test_one_person_is_not_enough(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = need_shared("data", "five-celebrity", "train", "madonna")
+    (tmp_path / "one").mkdir()
+    shutil.copytree(src, tmp_path / "one" / "madonna")
+    code, _, err = _run(capsys, "train", "--data", str(tmp_path / "one"), "--epochs", "1")
+    assert code == 1
+    assert err.strip().splitlines()[-1].startswith("error: training needs at least 2 people")
+    assert "warning: only 1 person(s)" in err  # the plan said so before detection started
+
+
+def test_unknown_base_mode_and_tfrecords(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    code, _, err = _run(capsys, "train", "--base", "vgg", "--data", str(tmp_path / "d"))
+    _one_line_error(code, err, "unknown base model 'vgg'", "facenet, resnet50")
+    code, _, err = _run(capsys, "train", "--base", "resnet50", "--mode", "head", "--data", str(tmp_path / "d"))
+    _one_line_error(code, err, "--mode full")
+    code, _, err = _run(capsys, "train", "--tfrecords", str(tmp_path / "*.tfrecord"))
+    _one_line_error(code, err, "no TFRecord files match")
+    (tmp_path / "bad.tfrecord").write_bytes(b"this is not a TFRecord file at all" * 10)
+    code, _, err = _run(capsys, "train", "--tfrecords", str(tmp_path / "*.tfrecord"))
+    # TensorFlow's own C++ log lines may precede it; ours is one line, the last
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert code == 1 and len(errors) == 1 and err.strip().splitlines()[-1] == errors[0]
+    assert "not a readable TFRecord" in errors[0]
+    code, _, err = _run(capsys, "train", "--batch-size", "3", "--data", str(tmp_path / "d"))
+    _one_line_error(code, err, "--batch-size 3")
+
+
+def test_no_enrolled_people(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "train", "--enrolled")
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: training needs at least 2 people")
+
+
+def test_check_detect_counts_faces_per_photo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    examples = need_shared("data", "face-recognition-examples", "examples")
+    (tmp_path / "d" / "a").mkdir(parents=True)
+    (tmp_path / "d" / "b").mkdir()
+    shutil.copy(examples / "obama.jpg", tmp_path / "d" / "a" / "obama.jpg")
+    shutil.copy(examples / "two_people.jpg", tmp_path / "d" / "b" / "two.jpg")
+    code, out, err = _run(capsys, "train", "--data", str(tmp_path / "d"), "--check-detect")
+    assert code == 0
+    counts = {Path(line.split("\t")[1]).name: line.split("\t")[0] for line in out.splitlines()}
+    assert counts == {"obama.jpg": "1", "two.jpg": "2"}
+    assert "1 of 2 photos have exactly one face" in err
+
+
+def test_tfrecord_shards_are_read_with_their_labels(tmp_path: Path) -> None:
+    tf = pytest.importorskip("tensorflow")
+    from models.train.data import read_tfrecords
+
+    root = need_shared("data", "five-celebrity", "train")
+    with tf.io.TFRecordWriter(str(tmp_path / "train-0.tfrecord")) as writer:
+        for label, person in enumerate(("madonna", "elton_john")):
+            for path in sorted((root / person).glob("*.jpg"))[:3]:
+                feats = {"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[path.read_bytes()])),
+                         "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
+                writer.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
+    images = read_tfrecords(str(tmp_path / "*.tfrecord"))
+    assert sorted(images) == ["0", "1"] and [len(v) for v in images.values()] == [3, 3]
+    assert images["0"][0] == sorted((root / "madonna").glob("*.jpg"))[0].read_bytes()
