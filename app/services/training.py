@@ -483,23 +483,28 @@ def _make_job(config: AppConfig, spec: TrainSpec, base: Any, faces: FaceSet, bac
     from models.train.networks import build_full, freeze_batchnorm, split_facenet
     from models.train.trainer import FullJob, HeadJob
 
+    from models.train.networks import embed_features
+
     model = build_full(base, Path(config.cache_dir) if base.pretrained else None, spec.seed)
-    crops = faces.crops if background is None else np.concatenate([faces.crops, background.crops])
     guard_crops = None if guard is None else guard[0].crops
     if spec.mode == "full":
         freeze_batchnorm(model)
+        crops = faces.crops if background is None else np.concatenate([faces.crops, background.crops])
         return FullJob(model, base, crops), guard_crops
     backbone, head = split_facenet(model)
+    # The user's own faces are never cached (discarding a job must leave nothing of them behind); the general
+    # faces of the background and guard sets are the same from one job to the next, so their features are.
+    feats = embed_features(backbone, faces.crops, base, should_stop=should_stop, progress=progress, mirror=spec.mirror)
     suffix = "" if spec.mirror else "-nomirror"
     cache = FeatureCache(_cache_root(config) / f"features-{base.name}{suffix}.npz", spec.mirror)
     try:
-        feats = cache.features(backbone, base, crops, progress, should_stop)
+        bg_feats = None if background is None else cache.features(backbone, base, background.crops, progress, should_stop)
         guard_feats = None if guard_crops is None else cache.features(backbone, base, guard_crops, progress, should_stop)
     finally:
         cache.save()
-    if feats is None or (guard_crops is not None and guard_feats is None):
+    if feats is None or (background is not None and bg_feats is None) or (guard_crops is not None and guard_feats is None):
         return None, None
-    return HeadJob(head, feats), guard_feats
+    return HeadJob(head, feats if bg_feats is None else np.concatenate([feats, bg_feats])), guard_feats
 
 
 def _skipped(faces: FaceSet) -> dict:
@@ -637,7 +642,8 @@ def _backend_meta(name: str, base: Any, summary: dict, outcome: TrainOutcome, on
 
 
 def discard_model(outcome: TrainOutcome) -> None:
-    """Delete everything the job wrote (checkpoints, exports); the caches of features and crops stay."""
+    """Delete everything the job wrote (checkpoints, exports). Only the general faces' caches (guard and
+    background crops and features, under ``train-cache/``) stay; nothing of the user's own faces is cached."""
     shutil.rmtree(outcome.work_dir, ignore_errors=True)
 
 
