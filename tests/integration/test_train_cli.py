@@ -114,3 +114,27 @@ def test_the_text_report_shows_before_after_and_the_verdict(capsys: pytest.Captu
     assert "kept as backend 'class-7b'" in out
     _report(outcome, None, True)
     assert '"kept_as": null' in capsys.readouterr().out
+
+
+def test_models_list_and_remove_include_tuned_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from models.embedders.user_backend import user_backends_dir
+
+    monkeypatch.setenv("ROLLCALL_CACHE", str(tmp_path / "cache"))
+    folder = user_backends_dir(tmp_path / "cache") / "class-7b"
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"x")
+    (folder / "backend.json").write_text(json.dumps({
+        "name": "class-7b", "base": "facenet", "alignment": "box_margin_facenet", "input_size": [160, 160], "dim": 128,
+        "metric": "l2", "threshold": 1.0, "description": "facenet fine-tuned (head mode) on 5 people, 90 photos"}))
+    code, out, _ = _run(capsys, "models", "list")
+    assert code == 0 and "class-7b" in out and "fine-tuned (head mode) on 5 people" in out
+    code, _, err = _run(capsys, "--backend", "class-7b", "models", "remove", "class-7b")
+    _one_line_error(code, err, "in use")
+    code, out, _ = _run(capsys, "models", "remove", "class-7b")
+    assert code == 0 and "removed tuned model class-7b" in out and not folder.exists()
+    from models.embedders.registry import known_backends
+
+    assert "class-7b" not in known_backends(tmp_path / "cache")
