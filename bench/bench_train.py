@@ -2,7 +2,7 @@
 cache, so a rerun is cheap).
 
 1. ``yale``: FaceNet-128 head-mode fine-tune on half the people of ``yale-b-subset`` (yaleB01-05) through
-   ``run_training`` (HOG detect → align, 20 % of each person's photos held out, lfw-dev guard pairs); then
+   ``run_training`` (HOG detect → align; these are centred face crops, so where HOG finds no face the centre box is used and counted; 20 % of each person's photos held out, lfw-dev guard pairs); then
    verification on the *other* half (yaleB06-10, never trained on: every pair among their photos) before → after,
    and the guard (lfw-dev pairs, people not in training) before → after.
 2. ``speed``: head mode on 1 000 lfw-dev photos × 10 epochs, timed from cropped faces: backbone feature
@@ -11,7 +11,7 @@ cache, so a rerun is cheap).
 3. ``celeb``: five-celebrity — enroll ``train`` with the facenet backend, ``train --enrolled --out``, switch to the
    tuned backend (re-embed), identify ``val``.
 
-Usage: ``python bench/bench_train.py [yale[:BACKGROUND_DIR]|speed|celeb|gpu ...]`` (default: yale speed celeb); figures are printed and written to
+Usage: ``python bench/bench_train.py [yale[:EPOCHS:LR[:BACKGROUND_DIR]]|speed[:nomirror]|celeb|gpu ...]`` (default: yale speed celeb); figures are printed and written to
 ``bench/out/bench_train.json``. ``ROLLCALL_CACHE`` must hold the FaceNet weights (``models fetch facenet``).
 """
 
@@ -25,6 +25,7 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +46,7 @@ def _quiet(done: int, total: int, text: str) -> None:
     pass
 
 
-def yale(results: dict, epochs: int, background: str | None) -> None:
+def yale(results: dict, epochs: int, background: str | None, learning_rate: float = 1e-3) -> None:
     root = SHARED / "data" / "yale-b-subset"
     people = sorted(p.name for p in root.iterdir() if p.is_dir())
     train_people, test_people = people[: len(people) // 2], people[len(people) // 2 :]
@@ -56,7 +57,8 @@ def yale(results: dict, epochs: int, background: str | None) -> None:
             (link / name).symlink_to(root / name)
     config = build_config(data_dir=str(OUT / "data"))
     spec = training.TrainSpec(source="folder", data=str(link), epochs=epochs, guard_per_fold=100, background=background,
-                              holdout=0.2, seed=0)
+                              holdout=0.2, seed=0, centre_fallback=True,
+                              learning_rate=learning_rate, patience=5)
     t0 = time.perf_counter()
     outcome = training.run_training(config, spec, _quiet, lambda: False, lambda e: log.info("%s", e))
     train_s = time.perf_counter() - t0
@@ -65,7 +67,8 @@ def yale(results: dict, epochs: int, background: str | None) -> None:
                        "best_epoch": outcome.best_epoch, "skipped": outcome.skipped, "heldout_before": outcome.before["heldout"],
                        "heldout_after": outcome.after["heldout"], "guard_before": outcome.before["guard"],
                        "guard_after": outcome.after["guard"], "unseen": unseen, "seconds": round(train_s, 1),
-                       "verdict": outcome.verdict, "background": background}
+                       "verdict": outcome.verdict, "background": background, "epochs": epochs,
+                       "learning_rate": learning_rate, "epoch_stats": [asdict(e) for e in outcome.epochs]}
     training.discard_model(outcome)
 
 
@@ -75,7 +78,7 @@ def _unseen(config, spec, tree: dict, work: Path) -> dict:
     from models.train.networks import base_model, build_full, split_facenet
     from models.train.trainer import BEST, HeadJob
 
-    faces = training.cached_tree(config, spec, tree, False, _quiet)
+    faces = training.cached_tree(config, spec, tree, False, _quiet, centre_fallback=True)
     base = base_model("facenet")
     backbone, head = split_facenet(build_full(base, Path(config.cache_dir)))
     cache = training.FeatureCache(Path(config.cache_dir) / "train-cache" / "features-facenet.npz")
@@ -85,6 +88,7 @@ def _unseen(config, spec, tree: dict, work: Path) -> dict:
     head.load_weights(str(work / BEST))
     after = labelled_verification(HeadJob(head, feats).embed(feats), faces.labels)
     return {"photos": len(faces), "no_face": faces.no_face, "multiple_faces": faces.multiple_faces,
+            "centre_box": faces.centre_box,
             "before": before, "after": after}
 
 
@@ -214,8 +218,10 @@ if __name__ == "__main__":
     results = json.loads(path.read_text()) if path.is_file() else {}
     for part in which:
         name, _, arg = part.partition(":")
-        if name == "yale":
-            yale(results, 10, arg or None)
+        if name == "yale":  # yale:EPOCHS:LR[:BACKGROUND_DIR]
+            parts = arg.split(":") if arg else []
+            yale(results, int(parts[0]) if parts else 10, parts[2] if len(parts) > 2 else None,
+                 float(parts[1]) if len(parts) > 1 else 1e-3)
         elif name == "speed":
             speed(results, arg != "nomirror")
         else:

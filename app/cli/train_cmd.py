@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--miner", default="semi-hard", choices=("semi-hard", "batch-hard"))
     p.add_argument("--detector", dest="train_detector", default="hog", choices=("hog", "cnn"),
                    help="face detector for --data photos")
+    p.add_argument("--no-mirror", action="store_true",
+                   help="head mode: skip the mirror images' features (half the feature extraction time)")
+    p.add_argument("--centre-fallback", action="store_true",
+                   help="--data photos are centred face crops: where no face is found, use the centre box (counted)")
     p.add_argument("--check-detect", action="store_true", help="only report how many faces each --data photo has")
     p.add_argument("--holdout", type=float, default=0.2, metavar="FRACTION", help="share of each person's photos held out")
     p.add_argument("--guard-per-fold", type=int, default=30, metavar="N", help="lfw-dev guard pairs per fold")
@@ -54,7 +58,8 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     return TrainSpec(base=args.base, source=source, data=data, background=args.background, mode=args.mode,
                      epochs=args.epochs, margin=args.margin, people=people, per_person=args.per_person,
                      learning_rate=args.learning_rate, holdout=args.holdout, detector=args.train_detector,
-                     seed=args.seed, out_name=args.out, miner=args.miner, guard_per_fold=args.guard_per_fold)
+                     seed=args.seed, out_name=args.out, miner=args.miner, guard_per_fold=args.guard_per_fold,
+                     centre_fallback=args.centre_fallback, mirror=not args.no_mirror)
 
 
 def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
@@ -119,7 +124,7 @@ def _report(outcome: Any, kept: str | None, as_json: bool) -> None:
     skipped = outcome.skipped or {}
     if any(skipped.values()):
         print(f"skipped photos: {skipped.get('no_face', 0)} without a face, {skipped.get('multiple_faces', 0)} with "
-              f"several, {skipped.get('unreadable', 0)} unreadable")
+              f"several, {skipped.get('unreadable', 0)} unreadable; centre box used for {skipped.get('centre_box', 0)}")
     print(f"verdict: {outcome.verdict}")
     print(f"kept as backend {kept!r}: switch with `python main.py --backend {kept} reembed`" if kept else
           "not kept" + ("" if outcome.can_use else " (the held-out score did not stay as good)") +

@@ -60,6 +60,8 @@ class TrainSpec:
         miner: ``semi-hard`` or ``batch-hard``. out_name: suggested name of the tuned model.
         mirror: head mode also extracts the mirror image's features (training sees both, evaluation averages
             them as the app's backends do); off halves feature extraction.
+        centre_fallback: folder photos are centred face crops (e.g. Extended Yale B): where no face is found, use the
+            centre box with the landmark model's points (counted) instead of skipping the photo.
     """
 
     base: str = "facenet"
@@ -85,6 +87,7 @@ class TrainSpec:
     guard_pairs: str | None = None
     guard_per_fold: int = 30
     mirror: bool = True
+    centre_fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -261,7 +264,8 @@ def user_set(config: AppConfig, spec: TrainSpec, progress: Progress, should_stop
     if spec.source == "enrolled":
         faces = enrolled_set(config, spec, progress)
     elif spec.source == "folder":
-        faces = load_tree(_engine(config, spec), folder_tree(_need_data(spec)), False, progress, should_stop)
+        faces = load_tree(_engine(config, spec), folder_tree(_need_data(spec)), False, progress, should_stop,
+                          spec.centre_fallback)
     else:
         from models.train.data import load_encoded, read_tfrecords
 
@@ -277,7 +281,8 @@ def user_set(config: AppConfig, spec: TrainSpec, progress: Progress, should_stop
     remap[keep_people] = np.arange(len(keep_people))
     mask = remap[faces.labels] >= 0
     kept = FaceSet(faces.crops[mask], remap[faces.labels[mask]], [faces.names[i] for i in keep_people],
-                   [s for s, m in zip(faces.sources, mask) if m], faces.no_face, faces.multiple_faces, faces.unreadable)
+                   [s for s, m in zip(faces.sources, mask) if m], faces.no_face, faces.multiple_faces, faces.unreadable,
+                   faces.centre_box)
     return kept
 
 
@@ -329,24 +334,23 @@ def _cache_root(config: AppConfig) -> Path:
 
 
 def cached_tree(config: AppConfig, spec: TrainSpec, tree: dict[str, list[Path]], centred: bool,
-                progress: Progress, should_stop: ShouldStop | None = None) -> FaceSet:
+                progress: Progress, should_stop: ShouldStop | None = None, centre_fallback: bool = False) -> FaceSet:
     """:func:`load_tree` with its crops kept in the model cache, keyed by files, detector and base (the guard
     and background photos are the same from one job to the next)."""
     import hashlib
 
-    key = hashlib.sha1(json.dumps([spec.detector, spec.base, centred, sorted((k, [str(p) for p in v]) for k, v in tree.items())]).encode()).hexdigest()[:16]
+    key = hashlib.sha1(json.dumps([spec.detector, spec.base, centred, centre_fallback, sorted((k, [str(p) for p in v]) for k, v in tree.items())]).encode()).hexdigest()[:16]
     path = _cache_root(config) / f"crops-{key}.npz"
     if path.is_file():
         with np.load(path, allow_pickle=False) as z:
-            return FaceSet(z["crops"], z["labels"], list(z["names"]), list(z["sources"]), int(z["skipped"][0]),
-                           int(z["skipped"][1]), int(z["skipped"][2]))
-    faces = load_tree(_engine(config, spec), tree, centred, progress, should_stop or (lambda: False))
+            return FaceSet(z["crops"], z["labels"], list(z["names"]), list(z["sources"]), *map(int, z["skipped"]))
+    faces = load_tree(_engine(config, spec), tree, centred, progress, should_stop or (lambda: False), centre_fallback)
     if should_stop is None or not should_stop():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, crops=faces.crops, labels=faces.labels, names=np.array(faces.names, dtype=str),
                  sources=np.array(faces.sources, dtype=str),
-                 skipped=np.array([faces.no_face, faces.multiple_faces, faces.unreadable]))
+                 skipped=np.array([faces.no_face, faces.multiple_faces, faces.unreadable, faces.centre_box]))
         os.replace(tmp, path)
     return faces
 
@@ -438,6 +442,8 @@ def run_training(config: AppConfig, spec: TrainSpec, progress: Progress, should_
     held = holdout_split(faces.labels, spec.holdout, spec.seed)
     exclude = {n.replace(" ", "_") for n in faces.names}
     background = background_set(config, spec, exclude, progress, should_stop)
+    if background is not None:  # background people are trained on too: the guard must not contain them
+        exclude |= set(background.names)
     guard = guard_set(config, spec, exclude, progress)
     work = _new_work_dir(config)
     try:
@@ -477,27 +483,33 @@ def _make_job(config: AppConfig, spec: TrainSpec, base: Any, faces: FaceSet, bac
     from models.train.networks import build_full, freeze_batchnorm, split_facenet
     from models.train.trainer import FullJob, HeadJob
 
+    from models.train.networks import embed_features
+
     model = build_full(base, Path(config.cache_dir) if base.pretrained else None, spec.seed)
-    crops = faces.crops if background is None else np.concatenate([faces.crops, background.crops])
     guard_crops = None if guard is None else guard[0].crops
     if spec.mode == "full":
         freeze_batchnorm(model)
+        crops = faces.crops if background is None else np.concatenate([faces.crops, background.crops])
         return FullJob(model, base, crops), guard_crops
     backbone, head = split_facenet(model)
+    # The user's own faces are never cached (discarding a job must leave nothing of them behind); the general
+    # faces of the background and guard sets are the same from one job to the next, so their features are.
+    feats = embed_features(backbone, faces.crops, base, should_stop=should_stop, progress=progress, mirror=spec.mirror)
     suffix = "" if spec.mirror else "-nomirror"
     cache = FeatureCache(_cache_root(config) / f"features-{base.name}{suffix}.npz", spec.mirror)
     try:
-        feats = cache.features(backbone, base, crops, progress, should_stop)
+        bg_feats = None if background is None else cache.features(backbone, base, background.crops, progress, should_stop)
         guard_feats = None if guard_crops is None else cache.features(backbone, base, guard_crops, progress, should_stop)
     finally:
         cache.save()
-    if feats is None or (guard_crops is not None and guard_feats is None):
+    if feats is None or (background is not None and bg_feats is None) or (guard_crops is not None and guard_feats is None):
         return None, None
-    return HeadJob(head, feats), guard_feats
+    return HeadJob(head, feats if bg_feats is None else np.concatenate([feats, bg_feats])), guard_feats
 
 
 def _skipped(faces: FaceSet) -> dict:
-    return {"no_face": faces.no_face, "multiple_faces": faces.multiple_faces, "unreadable": faces.unreadable}
+    return {"no_face": faces.no_face, "multiple_faces": faces.multiple_faces, "unreadable": faces.unreadable,
+            "centre_box": faces.centre_box}
 
 
 def _cancelled(work: Path, device: str, started: float, faces: FaceSet) -> TrainOutcome:
@@ -630,7 +642,8 @@ def _backend_meta(name: str, base: Any, summary: dict, outcome: TrainOutcome, on
 
 
 def discard_model(outcome: TrainOutcome) -> None:
-    """Delete everything the job wrote (checkpoints, exports); the caches of features and crops stay."""
+    """Delete everything the job wrote (checkpoints, exports). Only the general faces' caches (guard and
+    background crops and features, under ``train-cache/``) stay; nothing of the user's own faces is cached."""
     shutil.rmtree(outcome.work_dir, ignore_errors=True)
 
 

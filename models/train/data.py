@@ -31,7 +31,8 @@ class FaceSet:
         crops: ``(N, H, W, 3)`` uint8 RGB, aligned for the base backend.
         labels: ``(N,)`` int64 index into ``names``.
         names: one name per identity. sources: one label per crop (file path or sample id), for reports.
-        no_face, multiple_faces, unreadable: photos skipped for that reason.
+        no_face, multiple_faces, unreadable: photos skipped for that reason. centre_box: photos where no face was
+            found and the centre-box fallback was used instead (see :func:`load_tree`).
     """
 
     crops: NDArray[np.uint8]
@@ -41,6 +42,7 @@ class FaceSet:
     no_face: int = 0
     multiple_faces: int = 0
     unreadable: int = 0
+    centre_box: int = 0
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -97,6 +99,7 @@ def load_tree(
     centred: bool = False,
     progress: Progress = no_progress,
     should_stop: ShouldStop = never_stop,
+    centre_fallback: bool = False,
 ) -> FaceSet:
     """Detect, align and label every photo of ``tree`` (see :func:`folder_tree`).
 
@@ -105,12 +108,15 @@ def load_tree(
         tree: photos per person.
         centred: photos are centred on their person (LFW): with several faces, take the central one instead of
             skipping the photo.
+        centre_fallback: photos are centred face crops (Extended Yale B): when the detector finds no face, use
+            :meth:`FaceEngine.centre_face` (the central box with the landmark model's points); counted in
+            ``FaceSet.centre_box`` instead of skipped.
     """
     from models.evaluation import central_face
 
     info = engine.info
     crops, labels, sources = [], [], []
-    skipped = {"no_face": 0, "multiple_faces": 0, "unreadable": 0}
+    skipped = {"no_face": 0, "multiple_faces": 0, "unreadable": 0, "centre_box": 0}
     total, done = sum(len(v) for v in tree.values()), 0
     names = list(tree)
     for label, name in enumerate(names):
@@ -127,6 +133,9 @@ def load_tree(
                 continue
             dets = engine.detect(image)
             det = (central_face(dets, image) if centred else None) or (dets[0] if len(dets) == 1 else None)
+            if det is None and not dets and centre_fallback:
+                det = engine.centre_face(image)
+                skipped["centre_box"] += 1
             if det is None:
                 skipped["no_face" if not dets else "multiple_faces"] += 1
                 continue

@@ -15,24 +15,24 @@ from models.evaluation import best_threshold, roc_auc, tar_at_far
 
 def pair_indices(labels: NDArray[np.int64], mask: NDArray[np.bool_] | None = None, max_pairs: int = 20000,
                  seed: int = 0) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Index pairs ``(i, j)``, ``i < j``, with at least one of them in ``mask`` (default: every photo).
+    """Balanced index pairs ``(i, j)``, ``i < j``, with at least one of them in ``mask`` (default: every photo).
 
-    When there are more than ``max_pairs``, all same-person pairs (up to half) and a seeded random sample of the
-    different-person pairs are kept.
+    As many different-person pairs as same-person pairs (a seeded sample; at most ``max_pairs`` in all), as in
+    the LFW protocol, so that accuracy is not won by answering "different" to everything.
     """
     n = len(labels)
     mask = np.ones(n, bool) if mask is None else np.asarray(mask, bool)
     i, j = np.triu_indices(n, 1)
     keep = mask[i] | mask[j]
     i, j = i[keep], j[keep]
-    if len(i) <= max_pairs:
-        return i, j
     rng = np.random.default_rng(seed)
     same = labels[i] == labels[j]
-    same_idx = np.flatnonzero(same)
-    if len(same_idx) > max_pairs // 2:
-        same_idx = rng.choice(same_idx, max_pairs // 2, replace=False)
-    diff_idx = rng.choice(np.flatnonzero(~same), max_pairs - len(same_idx), replace=False)
+    same_idx, diff_idx = np.flatnonzero(same), np.flatnonzero(~same)
+    half = min(len(same_idx), len(diff_idx), max_pairs // 2)
+    if half == 0:
+        return i, j
+    same_idx = rng.choice(same_idx, half, replace=False)
+    diff_idx = rng.choice(diff_idx, half, replace=False)
     sel = np.sort(np.concatenate([same_idx, diff_idx]))
     return i[sel], j[sel]
 

@@ -97,3 +97,44 @@ def test_tfrecord_shards_are_read_with_their_labels(tmp_path: Path) -> None:
     images = read_tfrecords(str(tmp_path / "*.tfrecord"))
     assert sorted(images) == ["0", "1"] and [len(v) for v in images.values()] == [3, 3]
     assert images["0"][0] == sorted((root / "madonna").glob("*.jpg"))[0].read_bytes()
+
+
+def test_the_text_report_shows_before_after_and_the_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    from app.cli.train_cmd import _report
+    from app.services.training import EpochStats, TrainOutcome
+
+    fig = lambda acc: {"accuracy": acc, "auc": 0.99, "tar_at_far": 0.9, "threshold": 1.1, "pairs": 40}  # noqa: E731
+    outcome = TrainOutcome("/nowhere", {"heldout": fig(0.9), "guard": fig(0.99)}, {"heldout": fig(0.95), "guard": fig(0.99)},
+                           "better for your people, unchanged for others", True, (EpochStats(1, 1, 0.1, 0.5, 1.0, 0.95),),
+                           False, "CPU", 12.0, {"no_face": 2, "multiple_faces": 1, "unreadable": 0, "centre_box": 0}, 1)
+    _report(outcome, "class-7b", False)
+    out = capsys.readouterr().out
+    assert "heldout : accuracy 90.00% → 95.00%" in out and "guard   : accuracy 99.00% → 99.00%" in out
+    assert "2 without a face, 1 with several" in out and "verdict: better for your people" in out
+    assert "kept as backend 'class-7b'" in out
+    _report(outcome, None, True)
+    assert '"kept_as": null' in capsys.readouterr().out
+
+
+def test_models_list_and_remove_include_tuned_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from models.embedders.user_backend import user_backends_dir
+
+    monkeypatch.setenv("ROLLCALL_CACHE", str(tmp_path / "cache"))
+    folder = user_backends_dir(tmp_path / "cache") / "class-7b"
+    folder.mkdir(parents=True)
+    (folder / "model.onnx").write_bytes(b"x")
+    (folder / "backend.json").write_text(json.dumps({
+        "name": "class-7b", "base": "facenet", "alignment": "box_margin_facenet", "input_size": [160, 160], "dim": 128,
+        "metric": "l2", "threshold": 1.0, "description": "facenet fine-tuned (head mode) on 5 people, 90 photos"}))
+    code, out, _ = _run(capsys, "models", "list")
+    assert code == 0 and "class-7b" in out and "fine-tuned (head mode) on 5 people" in out
+    code, _, err = _run(capsys, "--backend", "class-7b", "models", "remove", "class-7b")
+    _one_line_error(code, err, "in use")
+    code, out, _ = _run(capsys, "models", "remove", "class-7b")
+    assert code == 0 and "removed tuned model class-7b" in out and not folder.exists()
+    from models.embedders.registry import known_backends
+
+    assert "class-7b" not in known_backends(tmp_path / "cache")
