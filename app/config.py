@@ -42,6 +42,14 @@ def default_cache_dir() -> Path:
     return Path(platformdirs.user_cache_dir("Rollcall", appauthor=False)) / "models"
 
 
+def default_station() -> str:
+    """This computer's host name (cut to 100 characters), the station name until the user sets one."""
+    import socket
+
+    name = "".join(c for c in socket.gethostname() if c.isprintable()).strip()
+    return name[:100] or "station"
+
+
 THRESHOLD_RANGES: dict[str, tuple[float, float]] = {"cosine": (-1.0, 1.0), "l2": (0.0, 2.0)}
 """Valid thresholds per metric: cosine similarity of unit vectors, L2 distance between unit vectors."""
 
@@ -82,6 +90,8 @@ class Settings:
             the last (0 = once per session).
         source: camera index, video file or stream URL of the live view. sound: beep on marking.
         max_image_megapixels: larger photos are refused before they are decoded (1 to 1000).
+        station: this station's name, recorded with every attendance mark (several stations can share one
+            PostgreSQL database); default the host name.
     """
 
     backend: str = "dlib"
@@ -91,6 +101,7 @@ class Settings:
     source: str = "0"
     sound: bool = True
     max_image_megapixels: float = 64.0
+    station: str = field(default_factory=default_station)
 
     @classmethod
     def load(cls, data_dir: Path) -> "Settings":
@@ -171,13 +182,16 @@ def _validate(name: str, value: object, default: object, raw: dict[str, object])
     if isinstance(default, str):
         if name == "source" and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 for c in value):
+        if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError(f"{bad}, not a name")
+        if len(value.strip()) > _TEXT_LIMITS.get(name, 10_000):
+            raise ValueError(f"{bad}, longer than {_TEXT_LIMITS[name]} characters")
         return value.strip()
     return value
 
 
 _NUMBER_RANGES = {"cooldown_s": (0.0, 7 * 24 * 3600.0), "max_image_megapixels": (1.0, 1000.0)}
+_TEXT_LIMITS = {"station": 100}
 
 
 def _valid_thresholds(thresholds: dict[object, object], where: str) -> dict[str, float]:
@@ -216,6 +230,11 @@ class AppConfig:
     def max_pixels(self) -> int:
         """The largest photo (width × height) Rollcall decodes, from the ``max_image_megapixels`` setting."""
         return int(self.settings.max_image_megapixels * 1_000_000)
+
+    @property
+    def station(self) -> str:
+        """This station's name (the ``station`` setting), recorded with its attendance marks."""
+        return self.settings.station
 
     def with_engine(self, **changes: object) -> "AppConfig":
         """A copy with some engine settings changed (e.g. ``backend="facenet"``)."""

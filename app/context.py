@@ -27,6 +27,7 @@ class AppContext:
         self._repo: Repository | None = None
         self._engine: FaceEngine | None = None
         self._lock = threading.Lock()
+        self._gallery: tuple[tuple[object, ...], Gallery] | None = None
 
     @property
     def database(self) -> Database:
@@ -37,8 +38,9 @@ class AppContext:
 
     @property
     def repo(self) -> Repository:
+        """The repository; attendance it records names this station (the ``station`` setting)."""
         if self._repo is None:
-            self._repo = Repository(self.database)
+            self._repo = Repository(self.database, station=self.config.station)
         return self._repo
 
     @property
@@ -53,13 +55,29 @@ class AppContext:
         with self._lock:
             self.config = replace(self.config, engine=engine)
             self._engine = None
+            self._gallery = None
+
+    def gallery_version(self) -> int:
+        """The database's change counter of enrolled people (see ``Repository.gallery_version``): poll it, and
+        call :meth:`gallery` again when it moved (someone was enrolled or removed, here or at another station)."""
+        return self.repo.gallery_version()
 
     def gallery(self) -> Gallery:
-        """Everyone enrolled for the current backend, ready to search."""
+        """Everyone enrolled for the current backend, ready to search.
+
+        The gallery is rebuilt only when the database's change counter moved (or the backend or threshold
+        changed); otherwise the one built last is returned, so polling this is cheap.
+        """
         engine = self.engine
+        key = (engine.info.name, engine.threshold, self.gallery_version())
+        cached = self._gallery
+        if cached is not None and cached[0] == key:
+            return cached[1]
         cents = self.repo.centroids(engine.info.name)
         gallery = Gallery.build(cents.person_ids, cents.names, cents.matrix, engine.info.metric, engine.threshold)
-        return gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
+        gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
+        self._gallery = (key, gallery)
+        return gallery
 
     def close(self) -> None:
         with self._lock:
@@ -67,3 +85,4 @@ class AppContext:
                 self._database.close()
                 self._database = None
                 self._repo = None
+                self._gallery = None

@@ -19,4 +19,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.backend_cmds",
     "app.cli.convert_cmds",
     "app.cli.watch_cmd",
+    "app.cli.db_cmds",
+    "app.cli.serve_cmd",
 )
