@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--token", help="require this token on every request (default: env ROLLCALL_TOKEN)")
     p.add_argument("--max-body-mb", type=float, default=20.0, help="largest request body in MB (default 20)")
+    p.add_argument("--max-megapixels", type=float, default=24.0, help="largest uploaded photo in megapixels (default 24)")
     p.add_argument("--rate", type=float, default=20.0, help="requests per second per client, 0 = no limit (default 20)")
     p.set_defaults(func=cmd_serve)
 
@@ -31,6 +32,6 @@ def cmd_serve(args: argparse.Namespace, ctx: AppContext) -> int:
 
     token = args.token or os.environ.get("ROLLCALL_TOKEN") or None
     rate = args.rate
-    options = ServerOptions(args.host, args.port, token, args.max_body_mb, rate, max(1, int(rate * 2)))
+    options = ServerOptions(args.host, args.port, token, args.max_body_mb, rate, max(1, int(rate * 2)), args.max_megapixels)
     serve(ctx, options)
     return 0

@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from fastapi import Body, FastAPI, File, Form, Query, Request, UploadFile
+from fastapi import Body, FastAPI, File, Form, Path, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -57,7 +57,8 @@ class ServerOptions:
     Attributes:
         host, port: where to listen (loopback by default). token: required on every request when set.
         max_body_mb: the largest request body. rate, burst: requests per second per client address, and the
-            burst allowed above it (``rate`` 0: no limit).
+            burst allowed above it (``rate`` 0: no limit). max_megapixels: the largest uploaded photo
+            (width × height; lower than the app's setting wins), so concurrent uploads cannot exhaust memory.
     """
 
     host: str = "127.0.0.1"
@@ -66,6 +67,11 @@ class ServerOptions:
     max_body_mb: float = 20.0
     rate: float = 20.0
     burst: int = 40
+    max_megapixels: float = 24.0
+
+
+_DECODE_SLOTS = threading.BoundedSemaphore(4)
+"""At most this many photos are decoded at once (each can take width × height × 3 bytes)."""
 
 
 def create_app(ctx: AppContext, options: ServerOptions = ServerOptions()) -> ASGIApp:
@@ -77,6 +83,7 @@ def create_app(ctx: AppContext, options: ServerOptions = ServerOptions()) -> ASG
         "over TensorFlow Serving's REST predict protocol. Errors are {\"error\": \"...\"} with a 4xx status.",
     )
     engine_lock = threading.Lock()
+    app.state.max_pixels = min(ctx.config.max_pixels, int(options.max_megapixels * 1_000_000))
     _add_error_handlers(app)
     _add_recognition_routes(app, ctx, engine_lock)
     _add_people_routes(app, ctx, engine_lock)
@@ -107,8 +114,12 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         return _error(exc.status_code, str(exc.detail))
 
+    @app.exception_handler(RecursionError)
+    async def too_deep(_: Request, exc: RecursionError) -> JSONResponse:
+        return _error(400, "the JSON body is nested too deeply; send a crop as H×W×3 lists or {\"b64\": ...}")
 
-def _read_upload(ctx: AppContext, upload: UploadFile, index: int) -> tuple[RGBImage, str, str]:
+
+def _read_upload(max_pixels: int, upload: UploadFile, index: int) -> tuple[RGBImage, str, str]:
     """Decode one uploaded photo with the guarded loader: ``(image, name, sha256 of the file)``.
 
     Raises:
@@ -118,7 +129,8 @@ def _read_upload(ctx: AppContext, upload: UploadFile, index: int) -> tuple[RGBIm
 
     name = (upload.filename or f"upload {index + 1}")[:200]
     data = upload.file.read()
-    return decode_image(data, name, ctx.config.max_pixels), name, hashlib.sha256(data).hexdigest()
+    with _DECODE_SLOTS:
+        return decode_image(data, name, max_pixels), name, hashlib.sha256(data).hexdigest()
 
 
 def face_json(result: FaceResult) -> dict[str, Any]:
@@ -149,7 +161,7 @@ def _add_recognition_routes(app: FastAPI, ctx: AppContext, engine_lock: threadin
 
     @app.post("/v1/identify", summary="Name every face in uploaded photos (same JSON as `identify --json`)")
     def identify(image: list[UploadFile] = File(..., description="one or more photos")) -> list[dict[str, Any]]:
-        decoded = [_read_upload(ctx, upload, i) for i, upload in enumerate(image)]
+        decoded = [_read_upload(app.state.max_pixels, upload, i) for i, upload in enumerate(image)]
         gallery = ctx.gallery()  # rebuilt only when someone was enrolled or removed (at any station)
         with engine_lock:
             found = [(name, identify_image(ctx, picture, gallery)) for picture, name, _ in decoded]
@@ -157,7 +169,7 @@ def _add_recognition_routes(app: FastAPI, ctx: AppContext, engine_lock: threadin
 
     @app.post("/v1/verify", summary="Do two photos show the same person? (same JSON as `verify --json`)")
     def verify(image1: UploadFile = File(...), image2: UploadFile = File(...)) -> dict[str, Any]:
-        first, second = _read_upload(ctx, image1, 0), _read_upload(ctx, image2, 1)
+        first, second = _read_upload(app.state.max_pixels, image1, 0), _read_upload(app.state.max_pixels, image2, 1)
         with engine_lock:
             v = verify_images(ctx, first[:2], second[:2])
         return {"same": v.same, "score": round(v.score, 4), "threshold": v.threshold, "metric": v.metric, "backend": v.backend}
@@ -174,22 +186,26 @@ def _add_people_routes(app: FastAPI, ctx: AppContext, engine_lock: threading.Loc
         external_id: Optional[str] = Form(None, max_length=100),
         photo: list[UploadFile] = File(..., description="photos showing only this person's face"),
     ) -> Response:
-        return _enroll(ctx, engine_lock, name, external_id, photo)
+        decoded = [_read_upload(app.state.max_pixels, upload, i) for i, upload in enumerate(photo)]
+        return _enroll(ctx, engine_lock, name, external_id, decoded)
 
     @app.delete("/v1/people/{person_id}", summary="Remove a person with their photos and vectors (attendance keeps the name)")
-    def remove(person_id: int) -> dict[str, Any]:
+    def remove(person_id: int = Path(..., ge=1, le=2**31 - 1)) -> dict[str, Any]:
         person = ctx.repo.get_person(person_id)
         ctx.repo.remove_person(person_id)
         return {"removed": person_json(person)}
 
 
 def _enroll(
-    ctx: AppContext, engine_lock: threading.Lock, name: str, external_id: Optional[str], photos: list[UploadFile]
+    ctx: AppContext, engine_lock: threading.Lock, name: str, external_id: Optional[str],
+    decoded: list[tuple[RGBImage, str, str]],
 ) -> Response:
-    """Check every photo, then store the new ones for one person (201), or say they were all stored (200)."""
+    """Check every decoded photo ``(image, name, sha256)``, then store the new ones for one person (201), or say
+    they were all stored already (200)."""
     from app.services.enrollment import candidate_from_image, save_candidates, split_duplicates
+    from db._common import clean_external_id, clean_name
 
-    decoded = [_read_upload(ctx, upload, i) for i, upload in enumerate(photos)]
+    name, external_id = clean_name(name, "name"), clean_external_id(external_id)  # refused before any work
     with engine_lock:
         candidates = [replace(candidate_from_image(ctx.engine, img, src), sha256=sha) for img, src, sha in decoded]
     bad = [c for c in candidates if c.problem]
@@ -223,7 +239,11 @@ def _add_attendance_routes(app: FastAPI, ctx: AppContext) -> None:
             if not match:
                 raise NotFound(f"no session named {session[:80]!r}; GET /v1/attendance without it lists every row")
             session_id = match[0].id
-        events = ctx.repo.list_events(session_id=session_id, start=parse_date(start), end=parse_date(end, end=True))
+        try:
+            first, last = parse_date(start), parse_date(end, end=True)
+        except (ValueError, OverflowError):  # a date at the end of the calendar
+            raise InvalidInput(f"the dates {start!r} to {end!r} are out of range; use YYYY-MM-DD") from None
+        events = ctx.repo.list_events(session_id=session_id, start=first, end=last)
         if format == "json":
             return JSONResponse([event_json(e) for e in events])
         buffer = io.StringIO(newline="")
@@ -265,7 +285,7 @@ def _add_model_routes(app: FastAPI, ctx: AppContext, engine_lock: threading.Lock
     @app.post("/v1/models/{name}:predict", summary="TF Serving: embed aligned face crops")
     def predict(name: str, body: Any = Body(...)) -> dict[str, Any]:
         check_name(name)
-        crops, kind = tfserving.parse_request(body, ctx.engine.info.input_size, ctx.config.max_pixels)
+        crops, kind = tfserving.parse_request(body, ctx.engine.info.input_size, app.state.max_pixels)
         with engine_lock:
             vectors = l2_normalise(ctx.engine.embedder.embed(crops))
         return {"predictions" if kind == "instances" else "outputs": vectors.tolist()}

@@ -43,8 +43,8 @@ def check_options(options: ServerOptions) -> None:
         )
     if not 0 < options.port < 65536:
         raise InvalidInput(f"--port {options.port} is not a port; use 1 to 65535 (default 8000)")
-    if not options.max_body_mb > 0 or options.rate < 0:
-        raise InvalidInput("--max-body-mb must be above 0 and --rate 0 or more")
+    if not options.max_body_mb > 0 or options.rate < 0 or not options.max_megapixels > 0:
+        raise InvalidInput("--max-body-mb and --max-megapixels must be above 0, and --rate 0 or more")
 
 
 def warm_up(ctx: AppContext) -> None:

@@ -146,6 +146,11 @@ def test_bad_uploads_are_4xx_with_one_line(server: Server, examples: Path) -> No
     _assert_one_line_error(server.client.get("/v1/attendance", params={"from": "yesterday"}), 400, "not a date")
     _assert_one_line_error(server.client.delete("/v1/people/abc"), 400)
     _assert_one_line_error(server.client.get("/v1/nothing-here"), 404)
+    _assert_one_line_error(server.client.delete("/v1/people/99999999999999999999"), 400, "person_id")
+    _assert_one_line_error(server.client.get("/v1/attendance", params={"to": "9999-12-31"}), 400, "9999-12-31")
+    deep = b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    _assert_one_line_error(server.client.post("/v1/models/dlib:predict", content=deep, headers={"content-type": "application/json"}), 400)
+    _assert_one_line_error(server.client.post("/v1/people", data={"name": "A\x1bB"}, files=[("photo", _photo(examples / "obama.jpg"))]), 400, "control characters")
 
 
 def test_enrolling_a_photo_with_two_faces_stores_nothing(server: Server, examples: Path) -> None:
