@@ -210,6 +210,27 @@ def _valid_thresholds(thresholds: dict[object, object], where: str) -> dict[str,
     return out
 
 
+def _remote_backend(remote_url: str | None) -> str:
+    """The backend a ``--backend remote`` run means: the model named in ``--remote-url``.
+
+    Raises:
+        BackendUnavailable: no URL, or it names no known backend.
+    """
+    from models.embedders.registry import BACKENDS
+    from models.embedders.remote import model_name
+    from models.errors import BackendUnavailable
+
+    if not remote_url:
+        raise BackendUnavailable("--backend remote needs --remote-url http://HOST:PORT/v1/models/NAME (or ROLLCALL_REMOTE_URL)")
+    name = model_name(remote_url)
+    if name not in BACKENDS:
+        raise BackendUnavailable(
+            f"--remote-url names the model {name!r}, which Rollcall does not know; name the server's model after "
+            f"one of: {', '.join(sorted(BACKENDS))}"
+        )
+    return name
+
+
 @dataclass(frozen=True)
 class AppConfig:
     """Everything the services need to know, built once by ``main.py``.
@@ -247,18 +268,33 @@ def build_config(
     backend: str | None = None,
     detector: str | None = None,
     threshold: float | None = None,
+    remote_url: str | None = None,
 ) -> AppConfig:
-    """Combine flags, environment and saved settings into an :class:`AppConfig`."""
+    """Combine flags, environment and saved settings into an :class:`AppConfig`.
+
+    ``remote_url`` (``--remote-url``, env ``ROLLCALL_REMOTE_URL``) sends the backend's crops to a model server;
+    ``--backend remote`` then means the backend named in the URL (``.../v1/models/dlib`` → ``dlib``), so the
+    vectors are stored and matched under that backend's name.
+
+    Raises:
+        InvalidInput: a threshold outside the backend's range. BackendUnavailable: ``--backend remote`` without
+            a usable ``--remote-url``.
+    """
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     settings = Settings.load(root)
-    chosen_backend = backend or settings.backend
+    remote_url = remote_url or os.environ.get("ROLLCALL_REMOTE_URL") or None
+    chosen_backend = _remote_backend(remote_url) if backend == "remote" else (backend or settings.backend)
     if threshold is not None:
         check_threshold(threshold, chosen_backend)
+    options: dict[str, object] = {"remote_url": remote_url} if remote_url else {}
+    if remote_url and os.environ.get("ROLLCALL_REMOTE_TOKEN"):
+        options["remote_token"] = os.environ["ROLLCALL_REMOTE_TOKEN"]
     engine = EngineConfig(
         backend=chosen_backend,
         detector=detector or settings.detector,
         threshold=threshold if threshold is not None else settings.thresholds.get(chosen_backend),
         cache_dir=default_cache_dir(),
+        embed_options=options,
     )
     url = db_url or f"sqlite:///{root / 'rollcall.db'}"
     return AppConfig(root, url, default_cache_dir(), engine, settings.cooldown_s, settings)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
 import subprocess
 import sys
 import time
@@ -25,51 +23,9 @@ import pytest
 import main
 from db import Repository, open_database
 from tests.conftest import REPO, need_shared
+from tests.serve_proc import Server, free_port
 
 TOKEN = "s3cret-token-for-tests-0123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """A ``serve`` process; ``client`` talks to it."""
-
-    def __init__(self, data: Path, *extra: str, env: dict[str, str] | None = None) -> None:
-        self.data = data
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.log = data.parent / f"serve-{self.port}.log"
-        data.mkdir(parents=True, exist_ok=True)
-        args = [sys.executable, str(REPO / "main.py"), "--data-dir", str(data), "serve", "--port", str(self.port), *extra]
-        self.proc = subprocess.Popen(args, cwd=REPO, stdout=self.log.open("wb"), stderr=subprocess.STDOUT,
-                                     env={**os.environ, **(env or {})})  # fmt: skip
-        self.client = httpx.Client(base_url=self.base, timeout=60)
-
-    def wait_ready(self, headers: dict[str, str] | None = None) -> "Server":
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"serve exited with {self.proc.returncode}: {self.log.read_text()[-2000:]}")
-            try:
-                if self.client.get("/v1/health", headers=headers).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"serve did not answer within 120 s: {self.log.read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self.client.close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +190,6 @@ def test_token_rate_and_size_guards(tmp_path: Path) -> None:
 
 
 def test_an_exposed_address_needs_a_token(tmp_path: Path, capsys) -> None:
-    code = main.run(["--data-dir", str(tmp_path / "d"), "serve", "--host", "0.0.0.0", "--port", str(_free_port())])
+    code = main.run(["--data-dir", str(tmp_path / "d"), "serve", "--host", "0.0.0.0", "--port", str(free_port())])
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "--token or ROLLCALL_TOKEN" in err
