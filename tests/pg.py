@@ -93,6 +93,17 @@ class ThrowawayPostgres:
             c.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def create_schema(self, prefix: str = "t") -> str:
+        """A new, empty schema in the ``postgres`` database, made the connection's search path; returns a URL
+        whose connections see only it. Much cheaper than a database per test (no copy of the template's
+        files), and a test sees exactly what it would in a fresh database."""
+        import psycopg
+
+        name = f"{prefix}_{os.getpid()}_{next(_counter)}"
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=rollcall dbname=postgres", autocommit=True) as c:
+            c.execute(f'CREATE SCHEMA "{name}"')
+        return f"{self.url()}?options=-csearch_path%3D{name}"
+
     def stop(self) -> None:
         """Stop the server at once and delete its folder."""
         try:
@@ -120,8 +131,8 @@ def pg_server() -> Iterator[ThrowawayPostgres]:
 
 @pytest.fixture
 def pg_url(pg_server: ThrowawayPostgres) -> str:
-    """The URL of a fresh, empty PostgreSQL database for one test."""
-    return pg_server.create_database()
+    """The URL of a fresh, empty PostgreSQL schema for one test (as good as a fresh database)."""
+    return pg_server.create_schema()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
