@@ -27,7 +27,6 @@ class AppContext:
         self._repo: Repository | None = None
         self._engine: FaceEngine | None = None
         self._lock = threading.Lock()
-        self._gallery: tuple[tuple[object, ...], Gallery] | None = None
 
     @property
     def database(self) -> Database:
@@ -55,29 +54,19 @@ class AppContext:
         with self._lock:
             self.config = replace(self.config, engine=engine)
             self._engine = None
-            self._gallery = None
 
     def gallery_version(self) -> int:
         """The database's change counter of enrolled people (see ``Repository.gallery_version``): poll it, and
-        call :meth:`gallery` again when it moved (someone was enrolled or removed, here or at another station)."""
+        call :meth:`gallery` again when it moved (someone was enrolled or removed, here or at another station).
+        One primary-key read."""
         return self.repo.gallery_version()
 
     def gallery(self) -> Gallery:
-        """Everyone enrolled for the current backend, ready to search.
-
-        The gallery is rebuilt only when the database's change counter moved (or the backend or threshold
-        changed); otherwise the one built last is returned, so polling this is cheap.
-        """
+        """Everyone enrolled for the current backend, ready to search."""
         engine = self.engine
-        key = (engine.info.name, engine.threshold, self.gallery_version())
-        cached = self._gallery
-        if cached is not None and cached[0] == key:
-            return cached[1]
         cents = self.repo.centroids(engine.info.name)
         gallery = Gallery.build(cents.person_ids, cents.names, cents.matrix, engine.info.metric, engine.threshold)
-        gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
-        self._gallery = (key, gallery)
-        return gallery
+        return gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
 
     def close(self) -> None:
         with self._lock:
@@ -85,4 +74,3 @@ class AppContext:
                 self._database.close()
                 self._database = None
                 self._repo = None
-                self._gallery = None

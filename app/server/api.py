@@ -39,6 +39,7 @@ from models.errors import (
     StorageError,
     WeightsError,
 )
+from models.matching import Gallery
 from models.types import FaceResult, RGBImage
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,27 @@ _DECODE_SLOTS = threading.BoundedSemaphore(4)
 """At most this many photos are decoded at once (each can take width × height × 3 bytes)."""
 
 
+class GalleryCache:
+    """The gallery of the current backend, rebuilt only when the database's change counter moved (someone was
+    enrolled, removed or renamed, at this or any other station) or the backend or threshold changed; every
+    request costs one primary-key read instead of reading every centroid."""
+
+    def __init__(self, ctx: AppContext) -> None:
+        self._ctx = ctx
+        self._lock = threading.Lock()
+        self._key: tuple[object, ...] | None = None
+        self._gallery: Gallery | None = None
+
+    def get(self) -> Gallery:
+        """The current gallery."""
+        engine = self._ctx.engine
+        key = (engine.info.name, engine.threshold, self._ctx.gallery_version())
+        with self._lock:
+            if self._gallery is None or key != self._key:
+                self._gallery, self._key = self._ctx.gallery(), key
+            return self._gallery
+
+
 def create_app(ctx: AppContext, options: ServerOptions = ServerOptions()) -> ASGIApp:
     """The API as an ASGI application, wrapped in the rate, token and body-size guards (in that order)."""
     app = FastAPI(
@@ -83,6 +105,7 @@ def create_app(ctx: AppContext, options: ServerOptions = ServerOptions()) -> ASG
         "over TensorFlow Serving's REST predict protocol. Errors are {\"error\": \"...\"} with a 4xx status.",
     )
     engine_lock = threading.Lock()
+    app.state.gallery = GalleryCache(ctx)
     app.state.max_pixels = min(ctx.config.max_pixels, int(options.max_megapixels * 1_000_000))
     _add_error_handlers(app)
     _add_recognition_routes(app, ctx, engine_lock)
@@ -162,7 +185,7 @@ def _add_recognition_routes(app: FastAPI, ctx: AppContext, engine_lock: threadin
     @app.post("/v1/identify", summary="Name every face in uploaded photos (same JSON as `identify --json`)")
     def identify(image: list[UploadFile] = File(..., description="one or more photos")) -> list[dict[str, Any]]:
         decoded = [_read_upload(app.state.max_pixels, upload, i) for i, upload in enumerate(image)]
-        gallery = ctx.gallery()  # rebuilt only when someone was enrolled or removed (at any station)
+        gallery = app.state.gallery.get()  # rebuilt only when someone was enrolled or removed (at any station)
         with engine_lock:
             found = [(name, identify_image(ctx, picture, gallery)) for picture, name, _ in decoded]
         return [{"image": name, "faces": [face_json(r) for r in faces]} for name, faces in found]
