@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -184,6 +185,8 @@ def _validate(name: str, value: object, default: object, raw: dict[str, object])
             return str(value)
         if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError(f"{bad}, not a name")
+        if name == "station" and any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
+            raise ValueError(f"{bad}, holding control characters")
         if len(value.strip()) > _TEXT_LIMITS.get(name, 10_000):
             raise ValueError(f"{bad}, longer than {_TEXT_LIMITS[name]} characters")
         return value.strip()

@@ -71,7 +71,7 @@ def test_station_setting_is_recorded_with_marks(tmp_path: Path) -> None:
     assert ctx.config.station == "North door" and event is not None and event.station == "North door"
 
 
-@pytest.mark.parametrize("value", ["", "door\n2", 7, "x" * 101])
+@pytest.mark.parametrize("value", ["", "door\n2", "door\u200b2", 7, "x" * 101])
 def test_a_bad_station_name_falls_back_to_the_host_name(tmp_path: Path, caplog, value: object) -> None:
     (tmp_path / SETTINGS_FILE).write_text(json.dumps({"station": value}))
     with caplog.at_level(logging.WARNING, logger="app.config"):
