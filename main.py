@@ -112,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", metavar="DIR", help="where the database, settings and log live (env ROLLCALL_DATA)")
     parser.add_argument("--db", metavar="URL", help="SQLAlchemy database URL (default: SQLite in the data folder)")
     parser.add_argument("--backend", metavar="NAME", help="embedding backend (see `models list`); default dlib")
+    parser.add_argument("--remote-url", metavar="URL", help="embed on a TF Serving-style model server, "
+                        "http://HOST:PORT/v1/models/NAME (`--backend remote` = that NAME; env ROLLCALL_REMOTE_URL)")
     parser.add_argument("--detector", metavar="NAME", help="face detector: hog (fast), cnn (slow on a CPU), ...")
     parser.add_argument("--threshold", type=float, metavar="X", help="match threshold in the backend's metric")
     parser.add_argument("--source", metavar="SRC", help="window: start the live view on this camera index, file or URL")
@@ -142,7 +144,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
     ctx = None
     try:
-        config = build_config(args.data_dir, args.db, args.backend, args.detector, args.threshold)
+        config = build_config(args.data_dir, args.db, args.backend, args.detector, args.threshold, args.remote_url)
         warn_if_shared(config.data_dir)
         ctx = AppContext(config)
         if args.command is None:

@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import unicodedata
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -40,6 +41,14 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("Rollcall", appauthor=False)) / "models"
+
+
+def default_station() -> str:
+    """This computer's host name (cut to 100 characters), the station name until the user sets one."""
+    import socket
+
+    name = "".join(c for c in socket.gethostname() if c.isprintable()).strip()
+    return name[:100] or "station"
 
 
 THRESHOLD_RANGES: dict[str, tuple[float, float]] = {"cosine": (-1.0, 1.0), "l2": (0.0, 2.0)}
@@ -82,6 +91,8 @@ class Settings:
             the last (0 = once per session).
         source: camera index, video file or stream URL of the live view. sound: beep on marking.
         max_image_megapixels: larger photos are refused before they are decoded (1 to 1000).
+        station: this station's name, recorded with every attendance mark (several stations can share one
+            PostgreSQL database); default the host name.
     """
 
     backend: str = "dlib"
@@ -91,6 +102,7 @@ class Settings:
     source: str = "0"
     sound: bool = True
     max_image_megapixels: float = 64.0
+    station: str = field(default_factory=default_station)
 
     @classmethod
     def load(cls, data_dir: Path) -> "Settings":
@@ -171,13 +183,18 @@ def _validate(name: str, value: object, default: object, raw: dict[str, object])
     if isinstance(default, str):
         if name == "source" and isinstance(value, int) and not isinstance(value, bool):
             return str(value)
-        if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 for c in value):
+        if not isinstance(value, str) or not value.strip() or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise ValueError(f"{bad}, not a name")
+        if name == "station" and any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in value):
+            raise ValueError(f"{bad}, holding control characters")
+        if len(value.strip()) > _TEXT_LIMITS.get(name, 10_000):
+            raise ValueError(f"{bad}, longer than {_TEXT_LIMITS[name]} characters")
         return value.strip()
     return value
 
 
 _NUMBER_RANGES = {"cooldown_s": (0.0, 7 * 24 * 3600.0), "max_image_megapixels": (1.0, 1000.0)}
+_TEXT_LIMITS = {"station": 100}
 
 
 def _valid_thresholds(thresholds: dict[object, object], where: str) -> dict[str, float]:
@@ -194,6 +211,27 @@ def _valid_thresholds(thresholds: dict[object, object], where: str) -> dict[str,
             default = f"the {key} default {entry.info.threshold:g}" if entry else "the backend's default"
             log.warning("%s: %s; using %s", where, exc, default)
     return out
+
+
+def _remote_backend(remote_url: str | None) -> str:
+    """The backend a ``--backend remote`` run means: the model named in ``--remote-url``.
+
+    Raises:
+        BackendUnavailable: no URL, or it names no known backend.
+    """
+    from models.embedders.registry import BACKENDS
+    from models.embedders.remote import model_name
+    from models.errors import BackendUnavailable
+
+    if not remote_url:
+        raise BackendUnavailable("--backend remote needs --remote-url http://HOST:PORT/v1/models/NAME (or ROLLCALL_REMOTE_URL)")
+    name = model_name(remote_url)
+    if name not in BACKENDS:
+        raise BackendUnavailable(
+            f"--remote-url names the model {name!r}, which Rollcall does not know; name the server's model after "
+            f"one of: {', '.join(sorted(BACKENDS))}"
+        )
+    return name
 
 
 @dataclass(frozen=True)
@@ -217,6 +255,11 @@ class AppConfig:
         """The largest photo (width × height) Rollcall decodes, from the ``max_image_megapixels`` setting."""
         return int(self.settings.max_image_megapixels * 1_000_000)
 
+    @property
+    def station(self) -> str:
+        """This station's name (the ``station`` setting), recorded with its attendance marks."""
+        return self.settings.station
+
     def with_engine(self, **changes: object) -> "AppConfig":
         """A copy with some engine settings changed (e.g. ``backend="facenet"``)."""
         return replace(self, engine=replace(self.engine, **changes))
@@ -228,18 +271,33 @@ def build_config(
     backend: str | None = None,
     detector: str | None = None,
     threshold: float | None = None,
+    remote_url: str | None = None,
 ) -> AppConfig:
-    """Combine flags, environment and saved settings into an :class:`AppConfig`."""
+    """Combine flags, environment and saved settings into an :class:`AppConfig`.
+
+    ``remote_url`` (``--remote-url``, env ``ROLLCALL_REMOTE_URL``) sends the backend's crops to a model server;
+    ``--backend remote`` then means the backend named in the URL (``.../v1/models/dlib`` → ``dlib``), so the
+    vectors are stored and matched under that backend's name.
+
+    Raises:
+        InvalidInput: a threshold outside the backend's range. BackendUnavailable: ``--backend remote`` without
+            a usable ``--remote-url``.
+    """
     root = Path(data_dir).expanduser() if data_dir else default_data_dir()
     settings = Settings.load(root)
-    chosen_backend = backend or settings.backend
+    remote_url = remote_url or os.environ.get("ROLLCALL_REMOTE_URL") or None
+    chosen_backend = _remote_backend(remote_url) if backend == "remote" else (backend or settings.backend)
     if threshold is not None:
         check_threshold(threshold, chosen_backend)
+    options: dict[str, object] = {"remote_url": remote_url} if remote_url else {}
+    if remote_url and os.environ.get("ROLLCALL_REMOTE_TOKEN"):
+        options["remote_token"] = os.environ["ROLLCALL_REMOTE_TOKEN"]
     engine = EngineConfig(
         backend=chosen_backend,
         detector=detector or settings.detector,
         threshold=threshold if threshold is not None else settings.thresholds.get(chosen_backend),
         cache_dir=default_cache_dir(),
+        embed_options=options,
     )
     url = db_url or f"sqlite:///{root / 'rollcall.db'}"
     return AppConfig(root, url, default_cache_dir(), engine, settings.cooldown_s, settings)

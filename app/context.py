@@ -37,8 +37,9 @@ class AppContext:
 
     @property
     def repo(self) -> Repository:
+        """The repository; attendance it records names this station (the ``station`` setting)."""
         if self._repo is None:
-            self._repo = Repository(self.database)
+            self._repo = Repository(self.database, station=self.config.station)
         return self._repo
 
     @property
@@ -53,6 +54,12 @@ class AppContext:
         with self._lock:
             self.config = replace(self.config, engine=engine)
             self._engine = None
+
+    def gallery_version(self) -> int:
+        """The database's change counter of enrolled people (see ``Repository.gallery_version``): poll it, and
+        call :meth:`gallery` again when it moved (someone was enrolled or removed, here or at another station).
+        One primary-key read."""
+        return self.repo.gallery_version()
 
     def gallery(self) -> Gallery:
         """Everyone enrolled for the current backend, ready to search."""

@@ -9,7 +9,7 @@ Public surface::
 Never imports ML code or Qt. All datetimes in and out are timezone-aware UTC.
 """
 
-from db.database import Database, open_database
+from db.database import Database, SchemaStatus, open_database, schema_status
 from db.records import CentroidSet, EventRecord, NewSample, PersonRecord, SampleRecord, SessionRecord
 from db.repositories import Repository
 
@@ -21,6 +21,8 @@ __all__ = [
     "PersonRecord",
     "Repository",
     "SampleRecord",
+    "SchemaStatus",
     "SessionRecord",
     "open_database",
+    "schema_status",
 ]

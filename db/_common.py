@@ -13,23 +13,44 @@ from typing import Any, Optional
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from db import _vectors
 from db.database import Database
 from db.records import NewSample, PersonRecord, SampleRecord
-from db.schema import AttendanceEvent, Centroid, Embedding, FaceSample, Person
+from db.schema import AttendanceEvent, Centroid, Embedding, FaceSample, GalleryVersion, Person
 from models.errors import InvalidInput, NotFound
 
 PEOPLE_HINT = "`python main.py people` lists them"
 
 
 class RepositoryBase:
-    """Holds the :class:`Database`; each public method opens its own unit of work."""
+    """Holds the :class:`Database` and this station's name; each public method opens its own unit of work."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, station: Optional[str] = None) -> None:
+        """Args:
+            database: the open database.
+            station: the name recorded with every attendance event this repository writes (``None``: none).
+
+        Raises:
+            InvalidInput: the station name is blank, too long or holds control characters.
+        """
         self._db = database
+        self.station = clean_name(station, "station name", 100) if station is not None else None
+
+    def gallery_version(self) -> int:
+        """The change counter of the enrolled people: it rises with every enrollment, removal, rename or
+        re-embedding, at any station. One primary-key read, cheap enough to poll every second."""
+        with self._db.session(write=False) as s:
+            return int(s.scalar(select(GalleryVersion.version).where(GalleryVersion.id == 1)) or 0)
+
+
+def bump_gallery(s: Session) -> None:
+    """Raise the change counter inside the caller's transaction (it commits or rolls back with the change)."""
+    result = s.execute(update(GalleryVersion).where(GalleryVersion.id == 1).values(version=GalleryVersion.version + 1))
+    if result.rowcount == 0:  # the row was deleted by hand: start again
+        s.add(GalleryVersion(id=1, version=1))
 
 
 def utcnow() -> datetime:
@@ -250,6 +271,7 @@ def recompute_centroids(s: Session, person_ids: Iterable[int]) -> None:
     ids = sorted(set(person_ids))
     if not ids:
         return
+    bump_gallery(s)
     s.execute(delete(Centroid).where(Centroid.person_id.in_(ids)))
     stmt = (
         select(FaceSample.person_id, Embedding.backend, Embedding.vector, Embedding.dim, Embedding.id)

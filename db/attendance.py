@@ -46,7 +46,7 @@ def _as_utc(value: datetime | str) -> datetime:
 def _event_record(row: AttendanceEvent, session_name: str) -> EventRecord:
     return EventRecord(
         row.id, row.person_id, row.person_name, row.external_id, row.session_id, session_name,
-        row.time, row.source, row.score, row.backend,
+        row.time, row.source, row.score, row.backend, row.station,
     )  # fmt: skip
 
 
@@ -148,8 +148,8 @@ class AttendanceRepository(RepositoryBase):
         with self._db.session() as s:
             return self._insert_event(s, person_id, session_id, when, clean_source, score, backend, person_name)
 
-    @staticmethod
     def _insert_event(
+        self,
         s: Session,
         person_id: Optional[int],
         session_id: int,
@@ -170,7 +170,7 @@ class AttendanceRepository(RepositoryBase):
             name, external = clean_name(person_name or "", "person name"), None
         row = AttendanceEvent(
             person_id=person_id, person_name=name, external_id=external, session_id=session_id,
-            time=when, source=source, score=score, backend=backend,
+            time=when, source=source, score=score, backend=backend, station=self.station,
         )  # fmt: skip
         s.add(row)
         s.flush()
@@ -188,8 +188,10 @@ class AttendanceRepository(RepositoryBase):
     ) -> Optional[EventRecord]:
         """Record ``person_id`` in ``session_id`` unless they were already marked there, in one transaction.
 
-        The check and the insert run inside one write transaction (``BEGIN IMMEDIATE`` on SQLite takes the
-        write lock first), so several processes or stations marking the same session never mark anyone twice.
+        The check and the insert run inside one write transaction that first locks the session: ``BEGIN
+        IMMEDIATE`` on SQLite takes the write lock, ``SELECT ... FOR UPDATE`` on the session's row does it on
+        PostgreSQL (a second station waits there, then sees the first one's mark). So several processes or
+        stations marking the same session never mark anyone twice.
 
         Args:
             person_id, session_id, time, source, score, backend: as for :meth:`add_event`.
@@ -207,6 +209,8 @@ class AttendanceRepository(RepositoryBase):
         if not math.isfinite(cooldown_s):
             raise InvalidInput(f"cooldown {cooldown_s!r} must be a finite number of seconds")
         with self._db.session() as s:
+            if s.scalar(select(AttendanceSession.id).where(AttendanceSession.id == session_id).with_for_update()) is None:
+                raise NotFound(f"no attendance session with id {session_id}; {SESSIONS_HINT}")
             last = s.scalar(
                 select(func.max(AttendanceEvent.time)).where(
                     AttendanceEvent.person_id == person_id, AttendanceEvent.session_id == session_id

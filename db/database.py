@@ -1,8 +1,11 @@
 """Opening Rollcall's database: engine, SQLite settings, migrations, backups and storage errors.
 
-``open_database(url)`` is the only entry point. For SQLite it turns on WAL, foreign keys and a busy timeout on
-every connection, makes transactions real (``BEGIN`` is emitted by us, not guessed by the ``sqlite3`` module),
-backs an existing file up before migrating it, and migrates it to Alembic's head.
+``open_database(url)`` is the entry point (``schema_status(url)`` only looks). For SQLite it turns on WAL,
+foreign keys and a busy timeout on every connection, makes transactions real (``BEGIN`` is emitted by us, not
+guessed by the ``sqlite3`` module), backs an existing file up before migrating it, and migrates it to
+Alembic's head. PostgreSQL (``postgresql+psycopg://user@host/rollcall``, psycopg 3; a plain
+``postgresql://`` URL is read the same way) is migrated by the same revisions; stations starting at once
+migrate one after the other (an advisory lock), and an unreachable server is reported as such.
 """
 
 from __future__ import annotations
@@ -40,6 +43,13 @@ PRIVATE_FOLDER_MODE = 0o700
 PRIVATE_FILE_MODE = 0o600
 """Mode of a new database file (and so of its -wal/-shm files) and of backups."""
 _FIX_FOLDER = "choose a writable data folder with --data-dir or ROLLCALL_DATA"
+CONNECT_TIMEOUT_S = 5
+"""How long a station waits for a database server that does not answer."""
+_MIGRATION_LOCK = 0x526F6C6C
+"""PostgreSQL advisory lock key held while migrating ("Roll"), so two stations never migrate at once."""
+_UNREACHABLE = ("connection refused", "could not connect", "timeout expired",
+                "could not translate host name", "name or service not known", "no route to host",
+                "server closed the connection", "connection timed out")
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,11 @@ class _Target:
     url: URL
     path: Optional[Path]
     is_sqlite: bool
+
+    @property
+    def is_postgres(self) -> bool:
+        """Whether this is a PostgreSQL server."""
+        return self.url.get_backend_name() == "postgresql"
 
     @property
     def label(self) -> str:
@@ -77,6 +92,11 @@ class Database:
     def path(self) -> Optional[Path]:
         """The SQLite file, or ``None`` for in-memory and non-SQLite databases."""
         return self._target.path
+
+    @property
+    def kind(self) -> str:
+        """``"sqlite"``, ``"postgresql"``, ... (the SQLAlchemy backend name)."""
+        return self._target.url.get_backend_name()
 
     @contextmanager
     def session(self, *, write: bool = True) -> Iterator[Session]:
@@ -156,6 +176,15 @@ def storage_error(exc: BaseException, label: str) -> StorageError:
         )
     if "unable to open" in text:
         return StorageError(f"cannot open {label} ({detail}): check the folder exists; {_FIX_FOLDER}")
+    if "authentication failed" in text or "no pg_hba.conf entry" in text or ("role" in text and "does not exist" in text):
+        return StorageError(f"the database server {label} refused the login ({detail}); check the user and password in --db")
+    if "database" in text and "does not exist" in text:
+        return StorageError(f"{label}: {detail}; create it first (e.g. `createdb rollcall`) or fix the name in --db")
+    if any(marker in text for marker in _UNREACHABLE):
+        return StorageError(
+            f"cannot reach the database server {label} ({detail}); check that it is running and that the host "
+            "and port in --db are right"
+        )
     return StorageError(f"database error on {label}: {detail}")
 
 
@@ -191,6 +220,55 @@ def open_database(url: str, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S) -
     return Database(engine, target)
 
 
+@dataclass(frozen=True)
+class SchemaStatus:
+    """Where a database's schema stands compared with this version of Rollcall.
+
+    Attributes:
+        label: the file or URL (password hidden). kind: ``"sqlite"``, ``"postgresql"``, ...
+        current: the database's Alembic revision (``None``: empty, no Rollcall tables yet).
+        head: the newest revision this Rollcall knows. known: whether ``current`` is one of ours (``False``: a
+            newer Rollcall wrote it).
+    """
+
+    label: str
+    kind: str
+    current: Optional[str]
+    head: str
+    known: bool
+
+    @property
+    def up_to_date(self) -> bool:
+        """The schema is exactly what this Rollcall writes."""
+        return self.current == self.head
+
+
+def schema_status(url: str) -> SchemaStatus:
+    """Look at the schema of the database at ``url`` without changing anything (no file is created).
+
+    Raises:
+        StorageError: the URL is malformed or the server is unreachable / refuses the login.
+    """
+    target = _parse(url)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    scripts = ScriptDirectory.from_config(config)
+    head = scripts.get_current_head() or ""
+    kind = target.url.get_backend_name()
+    if target.path is not None and not target.path.exists():
+        return SchemaStatus(target.label, kind, None, head, True)
+    engine = _make_engine(target, DEFAULT_BUSY_TIMEOUT_S)
+    try:
+        with engine.connect() as connection:
+            current = MigrationContext.configure(connection).get_current_revision()
+    except DBAPIError as exc:
+        raise storage_error(exc, target.label) from exc
+    finally:
+        engine.dispose()
+    known = current is None or current in {script.revision for script in scripts.walk_revisions()}
+    return SchemaStatus(target.label, kind, current, head, known)
+
+
 def _parse(url: str) -> _Target:
     """Parse ``url`` and find the SQLite file it names, if any."""
     try:
@@ -198,6 +276,8 @@ def _parse(url: str) -> _Target:
     except ArgumentError as exc:
         raise StorageError(f"database URL {url!r} is malformed ({exc}); use e.g. sqlite:///path/to/rollcall.db") from exc
     is_sqlite = parsed.get_backend_name() == "sqlite"
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is what Rollcall installs
     database = parsed.database or ""
     if not is_sqlite or database in ("", ":memory:") or "mode=memory" in database:
         return _Target(parsed, None, is_sqlite)
@@ -239,7 +319,7 @@ def _create_private(path: Path, label: str) -> None:
 def _make_engine(target: _Target, busy_timeout_s: float) -> Engine:
     """An engine with Rollcall's SQLite settings applied to every new connection."""
     if not target.is_sqlite:
-        return create_engine(target.url)
+        return _make_server_engine(target)
     kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s}}
     if target.path is None:
         kwargs["poolclass"] = StaticPool
@@ -265,6 +345,24 @@ def _make_engine(target: _Target, busy_timeout_s: float) -> Engine:
         connection.exec_driver_sql(connection.get_execution_options().get(_BEGIN_OPTION, "BEGIN"))
 
     return engine
+
+
+def _make_server_engine(target: _Target) -> Engine:
+    """An engine for a database server (PostgreSQL): stale pooled connections are replaced, and a server that
+    does not answer fails after :data:`CONNECT_TIMEOUT_S` instead of hanging the window.
+
+    Raises:
+        StorageError: the URL names a database kind whose driver is not installed.
+    """
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if target.is_postgres:
+        kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "rollcall"}
+    try:
+        return create_engine(target.url, **kwargs)
+    except (ArgumentError, ImportError) as exc:
+        raise StorageError(
+            f"cannot use the database {target.label} ({exc}); use sqlite:///FILE or postgresql+psycopg://USER@HOST/NAME"
+        ) from exc
 
 
 def _alembic_config(connection: Connection) -> Config:
@@ -293,6 +391,10 @@ def _migrate(engine: Engine, target: _Target, backup_first: bool) -> None:
             raw.execute("PRAGMA foreign_keys = OFF")  # batch migrations recreate tables
         try:
             with connection.begin():
+                if target.is_postgres:  # another station may be migrating right now: wait for it, then look again
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
+                    if MigrationContext.configure(connection).get_current_revision() == head:
+                        return
                 command.upgrade(config, "head")
                 _check_foreign_keys(connection, target)
         finally:

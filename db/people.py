@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db._common import (
     PEOPLE_HINT,
     RepositoryBase,
+    bump_gallery,
     clean_external_id,
     clean_name,
     shorten,
@@ -145,6 +146,7 @@ class PeopleRepository(RepositoryBase):
         checked = clean_name(name, "name")
         with self._db.session() as s:
             person_row(s, person_id).name = checked
+            bump_gallery(s)  # stations show the new name
             s.flush()
             return one_person_record(s, person_id)
 
@@ -180,6 +182,7 @@ class PeopleRepository(RepositoryBase):
         with self._db.session() as s:
             person_row(s, person_id)
             s.execute(delete(Person).where(Person.id == person_id))
+            bump_gallery(s)  # other stations forget them
         self._db.checkpoint()  # secure_delete overwrote their rows; this empties the WAL's old copies
 
     def person_thumbnail(self, person_id: int) -> Optional[bytes]:

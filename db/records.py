@@ -89,7 +89,8 @@ class EventRecord:
     """One attendance mark.
 
     ``person_id`` is ``None`` once the person was removed; ``person_name`` and ``external_id`` are the values at
-    the time of the event. ``score`` and ``backend`` are set for automatic recognitions.
+    the time of the event. ``score`` and ``backend`` are set for automatic recognitions; ``station`` is the
+    name of the station that recorded it (``None`` for rows older than stations or written without one).
     """
 
     id: int
@@ -102,6 +103,7 @@ class EventRecord:
     source: str
     score: Optional[float]
     backend: Optional[str]
+    station: Optional[str] = None
 
 
 def _empty_matrix() -> NDArray[np.float32]:

@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Float,
@@ -154,3 +155,18 @@ class AttendanceEvent(Base):
     source: Mapped[str] = mapped_column(String(50))
     score: Mapped[Optional[float]] = mapped_column(Float)
     backend: Mapped[Optional[str]] = mapped_column(String(50))
+    station: Mapped[Optional[str]] = mapped_column(String(100))
+    """The station (settings ``station``) that recorded the event; ``None`` for rows older than stations."""
+
+
+class GalleryVersion(Base):
+    """One row (``id`` 1) whose ``version`` rises with every change to people, samples or embeddings.
+
+    Every station polls it (one primary-key read) and rebuilds its search index when it moved, so people
+    enrolled or removed at another station are recognised or forgotten without a restart.
+    """
+
+    __tablename__ = "gallery_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

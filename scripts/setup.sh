@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 DEB_PACKAGES="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libglib2.0-0 \
 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-randr0 \
-libxcb-xinerama0 libxcb-xfixes0 libpulse0 xvfb xauth"
+libxcb-xinerama0 libxcb-xfixes0 libpulse0 xvfb xauth postgresql"
+# postgresql: the test suite starts a throw-away server from its initdb/pg_ctl (no service is enabled or used)
 
 missing=""
 for pkg in $DEB_PACKAGES; do

@@ -39,3 +39,6 @@ def _isolated_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clone on the same machine reuses it) and downloads happen once."""
     monkeypatch.setenv("ROLLCALL_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("ROLLCALL_CACHE", str(test_cache_dir()))
+
+
+from tests.pg import db_url, pg_server, pg_url  # noqa: E402,F401  (fixtures: a throw-away PostgreSQL)

@@ -20,4 +20,6 @@ COMMAND_MODULES: tuple[str, ...] = (
     "app.cli.convert_cmds",
     "app.cli.watch_cmd",
     "app.cli.train_cmd",
+    "app.cli.db_cmds",
+    "app.cli.serve_cmd",
 )

@@ -64,16 +64,23 @@ def verify_paths(ctx: AppContext, first: str | Path, second: str | Path) -> Veri
     Raises:
         BadImage, NoFaceFound, MultipleFaces: a photo is unreadable or does not show exactly one face.
     """
+    images = [load_image(path, ctx.config.max_pixels) for path in (first, second)]
+    return verify_images(ctx, (images[0], str(first)), (images[1], str(second)))
+
+
+def verify_images(ctx: AppContext, first: tuple[RGBImage, str], second: tuple[RGBImage, str]) -> Verification:
+    """Compare the single face of two decoded photos, each given as ``(image, name for messages)``.
+
+    Raises:
+        NoFaceFound, MultipleFaces: a photo does not show exactly one face.
+    """
     engine = ctx.engine
     vectors = []
-    for path in (first, second):
-        image = load_image(path, ctx.config.max_pixels)
-        det = engine.single_face(image, str(path))
+    for image, name in (first, second):
+        det = engine.single_face(image, name)
         vectors.append(engine.embed(image, [det.landmarks])[0])
     cos = float(vectors[0] @ vectors[1])
     score = float(similarity_to_score(cos, engine.info.metric))
     return Verification(
         is_accepted(score, engine.threshold, engine.info.metric), score, engine.threshold, engine.info.metric, engine.info.name
     )
-
-

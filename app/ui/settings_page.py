@@ -290,6 +290,8 @@ class SettingsPage(QWidget):
             cooldown_s=float(self.cooldown.value()),
             source=self.source_edit.text().strip() or "0",
             sound=self.sound.isChecked(),
+            max_image_megapixels=self.ctx.config.settings.max_image_megapixels,  # not on this page: kept
+            station=self.ctx.config.settings.station,
         )
 
     def save(self) -> None:

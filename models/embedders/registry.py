@@ -173,6 +173,12 @@ def create_embedder(name: str, options: EmbedderOptions | None = None) -> Embedd
     """
     options = options or EmbedderOptions()
     entry = _entry(name, options.cache_dir)
+    remote_url = options.extra.get("remote_url")
+    if remote_url:  # the backend's network runs on a model server; alignment and matching stay local
+        from models.embedders.remote import RemoteEmbedder, RemoteOptions
+
+        token = options.extra.get("remote_token")
+        return RemoteEmbedder(entry.info, RemoteOptions(str(remote_url), token=str(token) if token else None))
     module_name, _, func_name = entry.factory.partition(":")
     try:
         module = importlib.import_module(module_name)

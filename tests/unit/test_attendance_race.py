@@ -1,7 +1,8 @@
 """Several processes marking one session never mark anyone twice: the rule lives in the database.
 
 Two processes (two ``watch`` stations) see the same person in each of many sessions at the same moment
-(a barrier lines them up before every mark); every session must end with exactly one mark.
+(a barrier lines them up before every mark); every session must end with exactly one mark. It runs on a
+SQLite file and on a throw-away PostgreSQL server (two stations on one site database).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import multiprocessing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import pytest
 
 from db import Repository, open_database
 
@@ -20,7 +23,7 @@ def _station(url: str, person_id: int, session_ids: list[int], barrier: object, 
     from app.services.attendance import AttendanceMarker
 
     database = open_database(url)
-    repo = Repository(database)
+    repo = Repository(database, station=f"door {offset_ms}")
     sessions = {s.id: s for s in repo.list_sessions()}
     marked = 0
     t0 = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
@@ -33,8 +36,16 @@ def _station(url: str, person_id: int, session_ids: list[int], barrier: object, 
     out.put(marked)  # type: ignore[attr-defined]
 
 
-def test_two_processes_on_one_session_never_double_mark(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'rollcall.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def station_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database two processes can share: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'rollcall.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+def test_two_processes_on_one_session_never_double_mark(station_url: str) -> None:
+    url = station_url
     database = open_database(url)
     repo = Repository(database)
     person = repo.add_person("Ada")
@@ -60,3 +71,4 @@ def test_two_processes_on_one_session_never_double_mark(tmp_path: Path) -> None:
     doubles = sum(1 for n in per_session.values() if n > 1)
     assert doubles == 0, f"{doubles} of {ROUNDS} sessions marked twice"
     assert sum(marked) == ROUNDS and len(per_session) == ROUNDS  # each session marked once, by one of the two
+    assert {e.station for e in events} <= {"door 0", "door 70"}

@@ -14,8 +14,9 @@ PARIS = timezone(timedelta(hours=1))
 
 
 @pytest.fixture
-def repo() -> Repository:
-    database = open_database("sqlite://")
+def repo(db_url: str) -> Repository:
+    """A repository on in-memory SQLite and on a fresh PostgreSQL database (the same tests run on both)."""
+    database = open_database(db_url)
     yield Repository(database)
     database.close()
 

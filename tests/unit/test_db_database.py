@@ -16,7 +16,7 @@ from db import Repository, open_database
 from db.schema import Base
 from models.errors import StorageError
 
-TABLES = {"people", "face_samples", "embeddings", "centroids", "attendance_sessions", "attendance_events"}
+TABLES = {"people", "face_samples", "embeddings", "centroids", "attendance_sessions", "attendance_events", "gallery_version"}
 
 
 def _tables(path: Path) -> set[str]:
@@ -48,7 +48,7 @@ def test_fresh_file_is_created_at_head_and_reopening_changes_nothing(tmp_path: P
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         head = MigrationContext.configure(connection).get_current_revision()
     database.close()
-    assert TABLES <= _tables(path) and head == "0002"
+    assert TABLES <= _tables(path) and head == "0003"
 
     again = open_database(f"sqlite:///{path}")
     assert [p.external_id for p in Repository(again).list_people()] == ["S-1"]

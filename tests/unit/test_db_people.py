@@ -12,8 +12,9 @@ from models.errors import DuplicateError, InvalidInput, NotFound
 
 
 @pytest.fixture
-def repo() -> Repository:
-    database = open_database("sqlite://")
+def repo(db_url: str) -> Repository:
+    """A repository on in-memory SQLite and on a fresh PostgreSQL database (the same tests run on both)."""
+    database = open_database(db_url)
     yield Repository(database)
     database.close()
 

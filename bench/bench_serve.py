@@ -1,0 +1,147 @@
+"""Throughput and latency of ``POST /v1/identify`` on a 640×480 photo, and the server's memory over many requests.
+
+Starts ``python main.py serve`` on a free loopback port (rate limit off) with one person enrolled, then for 1, 4
+and 16 concurrent clients (httpx, one connection each) sends ``--requests`` identify requests per level (or
+stops after ``--level-s`` seconds) and reports requests/s, p50 and p95 latency. Then it sends
+``--memory-requests`` more and reports the server's resident memory (VmRSS) before and after them.
+
+Example (loopback only)::
+
+    nice -n 10 python bench/bench_serve.py --requests 60 --memory-requests 1000
+
+Writes ``bench/out/bench_serve.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+OUT = REPO / "bench" / "out" / "bench_serve.json"
+
+
+def _photo_640x480(source: Path) -> bytes:
+    """``source`` resized to 640×480 (aspect kept by padding), as JPEG bytes."""
+    import cv2
+
+    from models.imageio import encode_jpeg, load_image
+
+    image = load_image(source)
+    h, w = image.shape[:2]
+    scale = min(640 / w, 480 / h)
+    small = cv2.resize(image, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA)
+    canvas = np.zeros((480, 640, 3), np.uint8)
+    canvas[: small.shape[0], : small.shape[1]] = small
+    return encode_jpeg(canvas)
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _level(base: str, photo: bytes, clients: int, requests: int, seconds: float) -> dict[str, Any]:
+    """``requests`` identify calls spread over ``clients`` threads (stopping after ``seconds``)."""
+    import httpx
+
+    latencies: list[float] = []
+    errors = [0]
+    lock = threading.Lock()
+    remaining = [requests]
+    end = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(base_url=base, timeout=120) as http:
+            while time.monotonic() < end:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                start = time.perf_counter()
+                answer = http.post("/v1/identify", files=[("image", ("photo.jpg", photo, "image/jpeg"))])
+                took = time.perf_counter() - start
+                with lock:
+                    latencies.append(took)
+                    errors[0] += answer.status_code != 200
+
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    ms = np.array(latencies) * 1000
+    return {"clients": clients, "requests": len(latencies), "errors": errors[0], "req_per_s": len(latencies) / wall,
+            "p50_ms": float(np.percentile(ms, 50)), "p95_ms": float(np.percentile(ms, 95))}  # fmt: skip
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=60, help="identify requests per concurrency level")
+    parser.add_argument("--level-s", type=float, default=90.0, help="stop a level after this many seconds")
+    parser.add_argument("--memory-requests", type=int, default=1000, help="requests between the two memory readings")
+    parser.add_argument("--photo", type=Path, default=REPO.parent / "shared/data/face-recognition-examples/examples/obama.jpg")
+    args = parser.parse_args()
+    photo = _photo_640x480(args.photo)
+    with tempfile.TemporaryDirectory(prefix="rollcall-bench-serve-") as tmp:
+        data = Path(tmp) / "data"
+        enrol = [sys.executable, str(REPO / "main.py"), "--data-dir", str(data), "enroll", "--name", "Obama", str(args.photo)]
+        subprocess.run(enrol, check=True, capture_output=True, timeout=300)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        cmd = [sys.executable, str(REPO / "main.py"), "--data-dir", str(data), "serve", "--port", str(port), "--rate", "0"]
+        server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            report = _measure(f"http://127.0.0.1:{port}", server.pid, photo, args)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    report["cpu_count"] = os.cpu_count()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+def _measure(base: str, pid: int, photo: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            if httpx.get(f"{base}/v1/health", timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.5)
+    first = httpx.post(f"{base}/v1/identify", files=[("image", ("photo.jpg", photo, "image/jpeg"))], timeout=120).json()
+    levels = [_level(base, photo, c, args.requests, args.level_s) for c in (1, 4, 16)]
+    before = _rss_mb(pid)
+    memory_run = _level(base, photo, 4, args.memory_requests, 3600)
+    after = _rss_mb(pid)
+    return {"photo": "640x480 JPEG", "faces": first[0]["faces"], "levels": levels,
+            "memory": {"requests": memory_run["requests"], "errors": memory_run["errors"], "rss_before_mb": before,
+                       "rss_after_mb": after}}  # fmt: skip
+
+
+if __name__ == "__main__":
+    sys.exit(main())
