@@ -49,6 +49,8 @@ class Settings:
         cooldown_s: a person is marked at most once per session; a new mark needs this many seconds since
             the last (0 = once per session).
         source: camera index, video file or stream URL of the live view. sound: beep on marking.
+        strictness: ``strict`` / ``balanced`` / ``lenient``: how many strangers may be named (see
+            :class:`models.operating_point.Strictness`); used unless a threshold override is set.
     """
 
     backend: str = "dlib"
@@ -57,6 +59,7 @@ class Settings:
     cooldown_s: float = 0.0
     source: str = "0"
     sound: bool = True
+    strictness: str = "balanced"
 
     @classmethod
     def load(cls, data_dir: Path) -> "Settings":

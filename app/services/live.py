@@ -120,7 +120,7 @@ class LiveRecognizer:
         self.config = config or LiveConfig()
         self.engine: LiveEngine = engine if engine is not None else live_engine(ctx, self.config)
         self.source_label = source_label
-        self._gallery = ctx.gallery()
+        self._gallery = ctx.gallery(live=True)
         self._tracker = Tracker(self.config.tracker, self._gallery.metric, self._gallery.threshold)
         self._marked: set[tuple[int, int]] = set()
         self._frames = 0
@@ -136,7 +136,7 @@ class LiveRecognizer:
         Names given so far are re-earned from new votes. Safe to call from another thread: the new gallery
         replaces the old one in a single assignment.
         """
-        gallery = self.ctx.gallery()
+        gallery = self.ctx.gallery(live=True)
         self._gallery = gallery
         self._tracker.set_threshold(gallery.metric, gallery.threshold)
         self._tracker.forget_votes()
