@@ -165,5 +165,19 @@ def operating_point(
     return OperatingPoint(round(table.threshold_at(rate), 4), metric, g, strictness, strictness.fpir, "table")
 
 
-RATE_TABLES: dict[tuple[str, str], RateTable] = {}
-"""(backend, path) → rate table; filled from ``bench/bench_openset.py tables`` (TUNING half only)."""
+RATE_TABLES: dict[tuple[str, str], RateTable] = {
+    # `python bench/bench_openset.py tables --backend dlib` (TUNING half of lfw-dev: INTERIM, partial cache)
+    ("dlib", "photo"): RateTable(
+        "l2",
+        (0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001),
+        (0.47, 0.4489, 0.4247, 0.41, 0.3976, 0.3787, 0.3667, 0.358, 0.3537, 0.3474),
+        11076,
+    ),
+    ("dlib", "live"): RateTable(
+        "l2",
+        (0.1, 0.05, 0.02, 0.01, 0.005, 0.002, 0.001, 0.0005, 0.0002, 0.0001),
+        (0.4753, 0.4539, 0.4299, 0.4131, 0.4007, 0.3852, 0.3735, 0.3615, 0.3586, 0.3523),
+        11076,
+    ),
+}
+"""(backend, path) → rate table, from ``bench/bench_openset.py tables`` (TUNING half only)."""
