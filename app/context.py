@@ -81,7 +81,9 @@ class AppContext:
         engine = self.engine
         cents = self.repo.centroids(engine.info.name)
         point = self.operating_point(len(cents.person_ids), live)
-        gallery = Gallery.build(cents.person_ids, cents.names, cents.matrix, engine.info.metric, point.threshold)
+        gallery = Gallery.build(
+            cents.person_ids, cents.names, cents.matrix, engine.info.metric, point.threshold, point.min_margin
+        )
         return gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
 
     def close(self) -> None:

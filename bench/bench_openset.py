@@ -193,7 +193,7 @@ def summarise(split: Split, path: str, backend: str, size: int, strictness: str)
             "tpir_default": out.rates(sign * default)[0], "fpir_default": out.rates(sign * default)[1],
             "threshold": point.threshold, "source": point.source,
         }
-        tpir, fpir, wrong = out.rates(sign * point.threshold)
+        tpir, fpir, wrong = out.rates(sign * point.threshold, point.min_margin)
         figures.update(tpir_op=tpir, fpir_op=fpir, wrong_op=wrong)
         for target in (0.01, 0.001):
             figures[f"fnir@{target}"] = 1.0 - out.rates(out.threshold_at_fpir(target))[0]
@@ -247,7 +247,7 @@ def rules(split: Split, backend: str) -> None:
 def det_curve(out: Outcome) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """(FPIR, FNIR) at every non-mated best score as threshold."""
     thresholds = np.unique(out.best[~out.mated & out.found])
-    pts = np.array([out.rates(t)[:2] for t in thresholds])
+    pts = np.array([out.rates(t)[:2] for t in thresholds]).reshape(-1, 2)
     return pts[:, 1], 1.0 - pts[:, 0]
 
 

@@ -240,6 +240,8 @@ def embed_pass(backend: str, paths: list[str], model_path: Path | None = None, p
     from models.imageio import load_image
 
     dets = Cache("detections" + part, every=10**9)
+    if not part:  # a second worker's detections serve every later backend
+        dets.rows.update({k: v for k, v in load("detections").items() if k not in dets.rows})
     cache = Cache(backend + part)
     if part:
         done = set(Cache(backend).rows)

@@ -82,12 +82,14 @@ class RateTable:
         rates: false-accept rates, strictly decreasing (1e-1 … 1e-6).
         thresholds: the threshold giving each rate, in ``metric`` (each stricter than the one before).
         comparisons: how many impostor comparisons measured it (the smallest rate it can resolve is 1/that).
+        min_margin: a match is named only when the runner-up is at least this much further (metric units).
     """
 
     metric: str
     rates: tuple[float, ...]
     thresholds: tuple[float, ...]
     comparisons: int
+    min_margin: float = 0.0
 
     def threshold_at(self, rate: float) -> float:
         """The threshold at per-comparison false-accept rate ``rate``: interpolated linearly in log(rate);
@@ -112,7 +114,7 @@ class OperatingPoint:
         gallery_size: enrolled people it was chosen for. strictness: the setting it came from (``None`` when
             the user's own threshold is used). fpir: the target share of strangers named (``None``: unknown,
             the backend has no rate table or the threshold is the user's). source: ``"table"``, ``"user"`` or
-            ``"default"`` (the backend's 1:1 threshold: no table for it).
+            ``"default"`` (the backend's 1:1 threshold: no table for it). min_margin: see :class:`RateTable`.
     """
 
     threshold: float
@@ -121,6 +123,7 @@ class OperatingPoint:
     strictness: Strictness | None
     fpir: float | None
     source: str
+    min_margin: float = 0.0
 
     def describe(self) -> str:
         """One plain sentence for the Settings page and the CLI."""
@@ -162,7 +165,8 @@ def operating_point(
     if table is None or table.metric != metric:
         return OperatingPoint(float(default_threshold), metric, g, strictness, None, "default")
     rate = per_comparison_rate(strictness.fpir, g)
-    return OperatingPoint(round(table.threshold_at(rate), 4), metric, g, strictness, strictness.fpir, "table")
+    threshold = round(table.threshold_at(rate), 4)
+    return OperatingPoint(threshold, metric, g, strictness, strictness.fpir, "table", table.min_margin)
 
 
 RATE_TABLES: dict[tuple[str, str], RateTable] = {

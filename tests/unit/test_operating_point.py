@@ -115,3 +115,16 @@ def test_shipped_tables_are_monotonic(backend: str) -> None:
         assert list(t.rates) == sorted(t.rates, reverse=True)
         steps = np.diff(t.thresholds) * (1 if t.metric == "cosine" else -1)
         assert (steps >= 0).all(), f"{backend}/{path}: a lower rate must never get a looser threshold"
+
+
+def test_a_gallery_with_a_margin_leaves_a_near_tie_unknown() -> None:
+    from models.matching import Gallery
+
+    a, b = np.eye(4, dtype=np.float32)[:2]
+    gallery = Gallery.build((1, 2), ("Ann", "Bob"), np.stack([a, b]), "l2", 1.2, min_margin=0.05)
+    between = a + 0.98 * b  # a little nearer Ann, but Bob nearly as near: within the threshold of both
+    clear = a + 0.2 * b
+    tie, named = gallery.search(np.stack([between, clear]))
+    assert tie.name is None and tie.candidate_id == 1 and tie.margin < 0.05
+    assert named.name == "Ann"
+    assert Gallery.build((1, 2), ("Ann", "Bob"), np.stack([a, b]), "l2", 1.2).search(between)[0].name == "Ann"
