@@ -26,7 +26,7 @@ import openset_data as data  # noqa: E402
 
 def cmd_embed(args: argparse.Namespace) -> None:
     halves = data.split(data.people())
-    order = data.embedding_order(halves)
+    order = data.embedding_order(halves, second=bool(args.part))
     data.log.info("%d photos needed", len(order))
     data.embed_pass(args.backend, order, Path(args.model_path) if args.model_path else None, args.part)
 

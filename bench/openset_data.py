@@ -89,8 +89,9 @@ def split(everyone: dict[str, list[str]]) -> dict[str, Half]:
     return halves
 
 
-def embedding_order(halves: dict[str, Half]) -> list[str]:
-    """Every photo the benchmark needs, those for galleries up to the mated people first."""
+def embedding_order(halves: dict[str, Half], second: bool = False) -> list[str]:
+    """Every photo the benchmark needs, those for galleries up to the mated people first. ``second``: the
+    order of a second worker, which starts from the other end of each of the two parts."""
     first: list[str] = []
     later: list[str] = []
     for half in halves.values():
@@ -99,7 +100,7 @@ def embedding_order(halves: dict[str, Half]) -> list[str]:
         first += half.nonmated
         for photos in half.distractors.values():
             later += photos
-    return first + later
+    return first[::-1] + later[::-1] if second else first + later
 
 
 # ----------------------------------------------------------------------------------------------- the cache
@@ -119,6 +120,7 @@ class Cache:
         self.every = every
         self.rows: dict[str, dict[str, NDArray]] = {}
         self._dirty = 0
+        self.saved_now = False
         if self.path.is_file():
             with np.load(self.path, allow_pickle=False) as z:
                 keys = [k for k in z.files if k != "paths"]
@@ -148,7 +150,8 @@ class Cache:
     def add(self, path: str, row: dict[str, NDArray]) -> None:
         self.rows[path] = row
         self._dirty += 1
-        if self._dirty >= self.every:
+        self.saved_now = self._dirty >= self.every
+        if self.saved_now:
             self.save()
 
     def save(self) -> None:
@@ -233,7 +236,8 @@ class _DlibViews:
 def embed_pass(backend: str, paths: list[str], model_path: Path | None = None, part: str = "") -> Cache:
     """Photo-path and live-path embeddings of each photo's labelled face for ``backend``; cached and resumable
     (detections are shared between backends through their own cache). ``part`` names a second worker's cache
-    (it takes ``paths`` from the end; :func:`load` merges the parts)."""
+    (give it ``embedding_order(..., second=True)``; it stops where the first worker has been; :func:`load`
+    merges the parts)."""
     import time
 
     from models.engine import FaceEngine
@@ -242,10 +246,10 @@ def embed_pass(backend: str, paths: list[str], model_path: Path | None = None, p
     dets = Cache("detections" + part, every=10**9)
     if not part:  # a second worker's detections serve every later backend
         dets.rows.update({k: v for k, v in load("detections").items() if k not in dets.rows})
-    cache = Cache(backend + part)
+    cache = Cache(backend + part, every=10)
     if part:
         done = set(Cache(backend).rows)
-        paths = [p for p in reversed(paths) if p not in done]
+        paths = [p for p in paths if p not in done]
     config = photo_engine_config(backend, model_path)
     photo = FaceEngine(config)
     live = FaceEngine(replace(config, embed_options={**config.embed_options, **live_options(backend)}))
@@ -253,12 +257,13 @@ def embed_pass(backend: str, paths: list[str], model_path: Path | None = None, p
     todo = [p for p in paths if p not in cache]
     log.info("%s: %d cached, %d to do", backend, len(cache.rows), len(todo))
     t0 = time.monotonic()
+    other = backend if part else backend + "_b"
     for i, p in enumerate(todo):
+        if p in Cache.peek(other):  # the other worker did this one
+            continue
         image = load_image(IMAGES / p)
         if p not in dets:
             dets.rows[p] = _detect(photo, image)
-        if part and p in Cache.peek(backend):  # the first worker got here: the work is done
-            break
         lm = _landmarks(dets.rows[p])
         if views is not None:
             v_photo, v_live = views.vectors(image, lm)
@@ -270,8 +275,9 @@ def embed_pass(backend: str, paths: list[str], model_path: Path | None = None, p
         else:
             v_photo, v_live = photo.embed(image, [lm])[0], live.embed(image, [lm])[0]
         cache.add(p, {"photo": v_photo.astype(np.float32), "live": v_live.astype(np.float32)})
-        if (i + 1) % 50 == 0:
+        if cache.saved_now:  # detections are written with the embeddings (a kill loses neither alone)
             dets.save()
+        if (i + 1) % 50 == 0:
             log.info("%s %d/%d (%.2f s/photo)", backend, i + 1, len(todo), (time.monotonic() - t0) / (i + 1))
     cache.save()
     dets.save()
