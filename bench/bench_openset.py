@@ -279,6 +279,10 @@ def draw_det(curves: dict[str, tuple[NDArray[np.float64], NDArray[np.float64]]],
     cv2.putText(img, title, (left, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1)
     colours = [(200, 60, 30), (30, 150, 30), (30, 30, 200), (150, 30, 150), (0, 140, 200)]
     for k, (name, (fpir, fnir)) in enumerate(curves.items()):
+        ok = np.isfinite(fpir) & np.isfinite(fnir)
+        fpir, fnir = fpir[ok], fnir[ok]
+        if len(fpir) < 2:
+            continue
         pts = np.array([xy(a, b) for a, b in zip(fpir, fnir)], np.int32)
         cv2.polylines(img, [pts], False, colours[k % len(colours)], 2, cv2.LINE_AA)
         cv2.putText(img, name, (w - right + 10, top + 25 * (k + 1)), cv2.FONT_HERSHEY_SIMPLEX, 0.55, colours[k % len(colours)], 2)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -227,6 +227,11 @@ class SettingsPage(QWidget):
         label.setWordWrap(True)
         return label
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        """People may have been enrolled meanwhile: the strictness is translated for the gallery as it is now."""
+        super().showEvent(event)
+        self._on_backend()
+
     # ----- values -------------------------------------------------------------------------------------------
     def load(self) -> None:
         """Show the settings in force."""
@@ -261,9 +266,15 @@ class SettingsPage(QWidget):
         """What the chosen strictness means for this gallery and backend, in plain words."""
         info = self._info()
         point = operating_point(info.name, info.metric, info.threshold, self._enrolled(), self._strictness())
+        if point.source == "table":
+            people = "person" if point.gallery_size == 1 else "people"
+            text = (f"With {point.gallery_size} {people} enrolled, {self._strictness().plain()} "
+                    f"(threshold {point.threshold:.3f}); stricter settings show more people as Unknown.")
+        else:
+            text = point.describe()[0].upper() + point.describe()[1:] + "."
         if self.own_threshold.isChecked():
-            return "Not in use while your own threshold is set below. " + point.describe().capitalize() + "."
-        return point.describe()[0].upper() + point.describe()[1:] + "."
+            return "Not in use while your own threshold is set below. " + text
+        return text
 
     def _on_backend(self) -> None:
         info = self._info()
