@@ -93,6 +93,8 @@ class Settings:
         max_image_megapixels: larger photos are refused before they are decoded (1 to 1000).
         station: this station's name, recorded with every attendance mark (several stations can share one
             PostgreSQL database); default the host name.
+        strictness: ``strict`` / ``balanced`` / ``lenient``: how many strangers may be named (see
+            :class:`models.operating_point.Strictness`); used unless a threshold override is set.
     """
 
     backend: str = "dlib"
@@ -103,6 +105,7 @@ class Settings:
     sound: bool = True
     max_image_megapixels: float = 64.0
     station: str = field(default_factory=default_station)
+    strictness: str = "balanced"
 
     @classmethod
     def load(cls, data_dir: Path) -> "Settings":

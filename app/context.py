@@ -14,6 +14,7 @@ from db.database import Database, open_database
 from db.repositories import Repository
 from models.engine import EngineConfig, FaceEngine
 from models.matching import Gallery
+from models.operating_point import OperatingPoint, Strictness, operating_point
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,35 @@ class AppContext:
         One primary-key read."""
         return self.repo.gallery_version()
 
-    def gallery(self) -> Gallery:
-        """Everyone enrolled for the current backend, ready to search."""
+    def operating_point(self, gallery_size: int, live: bool = False) -> OperatingPoint:
+        """The threshold for searching ``gallery_size`` people with the current backend: the user's own
+        threshold when set, else the one that names about the chosen share of strangers (Settings' strictness)
+        for a gallery of this size. ``live``: probes are the live view's single-view embeddings."""
+        engine = self.engine
+        info = engine.info
+        return operating_point(
+            info.name, info.metric, info.threshold, gallery_size, self.strictness, "live" if live else "photo",
+            override=engine.config.threshold,
+        )
+
+    @property
+    def strictness(self) -> Strictness:
+        """The strictness in Settings (Balanced when the saved value is not a known one)."""
+        try:
+            return Strictness.parse(self.config.settings.strictness)
+        except ValueError:
+            log.warning("unknown strictness %r in the settings; using balanced", self.config.settings.strictness)
+            return Strictness.BALANCED
+
+    def gallery(self, live: bool = False) -> Gallery:
+        """Everyone enrolled for the current backend, ready to search at the operating point for its size
+        (see :meth:`operating_point`; ``live`` for the live view's embeddings)."""
         engine = self.engine
         cents = self.repo.centroids(engine.info.name)
-        gallery = Gallery.build(cents.person_ids, cents.names, cents.matrix, engine.info.metric, engine.threshold)
+        point = self.operating_point(len(cents.person_ids), live)
+        gallery = Gallery.build(
+            cents.person_ids, cents.names, cents.matrix, engine.info.metric, point.threshold, point.min_margin
+        )
         return gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
 
     def close(self) -> None:

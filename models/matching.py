@@ -141,6 +141,9 @@ class Gallery:
 
     Attributes:
         person_ids: (N,) ids; ``names``: (N,) display names; ``matrix``: (N, D) unit-length centroids.
+        min_margin: a best match that passes the threshold is still Unknown when the runner-up is closer than
+            this (in the metric's units): two enrolled people fit about equally well (see
+            :mod:`models.operating_point`).
     """
 
     person_ids: tuple[int, ...]
@@ -148,20 +151,27 @@ class Gallery:
     matrix: NDArray[np.float32]
     metric: str
     threshold: float
+    min_margin: float = 0.0
 
     def __post_init__(self) -> None:
         check_metric(self.metric)
 
     @classmethod
     def build(
-        cls, person_ids: tuple[int, ...], names: tuple[str, ...], matrix: NDArray[np.floating], metric: str, threshold: float
+        cls,
+        person_ids: tuple[int, ...],
+        names: tuple[str, ...],
+        matrix: NDArray[np.floating],
+        metric: str,
+        threshold: float,
+        min_margin: float = 0.0,
     ) -> "Gallery":
         """A gallery with the centroids normalised and stored contiguously as float32.
 
         The int8 index of a large gallery is built on its first search (or by :meth:`prepare`).
         """
         m = np.ascontiguousarray(l2_normalise(matrix)) if len(person_ids) else np.zeros((0, 0), np.float32)
-        return cls(tuple(person_ids), tuple(names), m, metric, threshold)
+        return cls(tuple(person_ids), tuple(names), m, metric, threshold, min_margin)
 
     def __len__(self) -> int:
         return len(self.person_ids)
@@ -281,7 +291,7 @@ class Gallery:
         else:
             margin = abs(score - float(similarity_to_score(runner_up, self.metric)))
         pid = self.person_ids[first]
-        if is_accepted(score, self.threshold, self.metric):
+        if is_accepted(score, self.threshold, self.metric) and margin >= self.min_margin:
             return Match(pid, self.names[first], score, margin, pid)
         return Match(None, None, score, margin, pid)
 

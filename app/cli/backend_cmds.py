@@ -22,8 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="backend to embed for (default: the current one, see the global --backend)")
     re.set_defaults(func=cmd_reembed)
     cal = sub.add_parser("calibrate", help="propose a match threshold from the enrolled people")
-    cal.add_argument("--far", type=float, default=0.001, metavar="RATE",
-                     help="false-accept rate to aim for (default 0.001)")
+    cal.add_argument("--fpir", type=float, default=0.01, metavar="SHARE",
+                     help="share of strangers that may be named as someone enrolled, with this many people "
+                          "enrolled (default 0.01: about 1 stranger in 100)")
     cal.add_argument("--apply", action="store_true", help="save the proposed threshold for this backend")
     cal.add_argument("--json", action="store_true", help="machine-readable output")
     cal.set_defaults(func=cmd_calibrate)
@@ -48,7 +49,7 @@ def cmd_calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
 
     bar = StderrProgress()
     try:
-        cal = calibrate(ctx, args.far, bar)
+        cal = calibrate(ctx, args.fpir, bar)
     finally:
         bar.close()
     assert cal is not None  # nothing asks it to stop here (Ctrl-C raises KeyboardInterrupt)
@@ -60,10 +61,14 @@ def cmd_calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
     cmp = "<=" if cal.metric == "l2" else ">="
     print(f"{cal.backend}: {cal.people} people, {cal.samples} photos; {cal.genuine} genuine and {cal.impostor} "
           f"impostor comparisons (same person if {cal.metric} {cmp} threshold)")
+    print(f"  target: about {100 * cal.fpir_target:g}% of strangers named with {cal.people} people enrolled, "
+          f"i.e. a false-accept rate of {cal.far_target:.2g} per comparison")
     print(f"  current  threshold {cal.current:.4f}: accepts {100 * cal.tar_current:.1f}% of genuine, "
-          f"{100 * cal.far_current:.2f}% of impostor comparisons")
+          f"{100 * cal.far_current:.2f}% of impostor comparisons (strangers named: about {100 * cal.fpir(cal.far_current):.1f}%)")
     print(f"  proposed threshold {cal.proposed:.4f}: accepts {100 * cal.tar_proposed:.1f}% of genuine, "
-          f"{100 * cal.far_proposed:.2f}% of impostor comparisons (target FAR {cal.far_target:g})")
+          f"{100 * cal.far_proposed:.2f}% of impostor comparisons (strangers named: about {100 * cal.fpir(cal.far_proposed):.1f}%)")
+    if cal.builtin is not None:
+        print(f"  built-in calibration for this target and gallery size (measured on LFW people): {cal.builtin:.4f}")
     if cal.far_target < cal.min_far:
         print(f"  note: {cal.impostor} impostor comparisons measure a FAR down to {cal.min_far:.2g} only; "
               "enroll more people for a finer estimate")

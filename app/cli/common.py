@@ -54,12 +54,15 @@ def parse_date(text: str | None, end: bool = False) -> datetime | None:
 
 
 def engine_name_problem(backend: str | None, detector: str | None) -> str | None:
-    """What is wrong with ``--backend``/``--detector`` (an unknown name, with the known ones), or ``None``."""
+    """What is wrong with ``--backend``/``--detector`` (an unknown name, with the known ones, fine-tuned backends
+    in the model cache included), or ``None``."""
+    from app.config import default_cache_dir
     from models.detectors import known_detectors
     from models.embedders.registry import known_backends
 
-    if backend is not None and backend not in known_backends():
-        return f"unknown backend {backend!r} (--backend); known backends: {', '.join(known_backends())}"
+    names = known_backends(default_cache_dir())
+    if backend is not None and backend not in names:
+        return f"unknown backend {backend!r} (--backend); known backends: {', '.join(names)}"
     if detector is not None and detector not in known_detectors():
         return f"unknown detector {detector!r} (--detector); known detectors: {', '.join(known_detectors())}"
     return None

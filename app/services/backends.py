@@ -6,7 +6,9 @@ enrolled sample; :func:`reembed` embeds those crops with another backend, so nob
 
 :func:`calibrate` proposes a threshold from the user's own enrolled people: genuine scores (each sample
 against its own person's centroid, leaving the sample out) and impostor scores (each sample against every
-other person's centroid), and the threshold at a chosen false-accept rate.
+other person's centroid), and the threshold at a chosen share of strangers named *for this gallery* (FPIR):
+with G people enrolled a stranger meets G comparisons, so each may accept at most
+``f = 1 − (1 − FPIR)^(1/G)`` of impostors (:func:`models.operating_point.per_comparison_rate`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from models.engine import FaceEngine
 from models.errors import InvalidInput, RollcallError
 from models.imageio import decode_image
 from models.matching import similarity_to_score
+from models.operating_point import RATE_TABLES, expected_fpir, per_comparison_rate
 from models.progress import Progress, ShouldStop, never_stop, no_progress
 from models.types import Landmarks
 
@@ -140,9 +143,12 @@ def embed_records(
 class Calibration:
     """A proposed threshold and what it would change (scores and thresholds in ``metric``).
 
-    ``tar_*``: share of genuine comparisons accepted; ``far_*``: share of impostor comparisons accepted, at
-    the current and at the proposed threshold. ``min_far`` is the smallest false-accept rate the impostor
-    comparisons can measure (1 / their number): a target below it is met only on the data at hand.
+    ``fpir_target``: the share of strangers that may be named with this gallery (``people`` enrolled);
+    ``far_target``: the per-comparison false-accept rate that gives it. ``tar_*``: share of genuine comparisons
+    accepted; ``far_*``: share of impostor comparisons accepted, at the current and at the proposed threshold.
+    ``min_far`` is the smallest false-accept rate the impostor comparisons can measure (1 / their number): a
+    target below it is met only on the data at hand. ``builtin``: the threshold the backend's built-in
+    calibration gives for this target and gallery size (``None`` when it has none).
     """
 
     backend: str
@@ -159,15 +165,22 @@ class Calibration:
     people: int
     samples: int
     min_far: float
+    fpir_target: float = 0.0
+    builtin: float | None = None
+
+    def fpir(self, far: float) -> float:
+        """Share of strangers named when each comparison accepts ``far`` of impostors, for this gallery."""
+        return expected_fpir(far, self.people)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
 
 def calibrate(
-    ctx: AppContext, far: float = 0.001, progress: Progress = no_progress, should_stop: ShouldStop = never_stop
+    ctx: AppContext, fpir: float = 0.01, progress: Progress = no_progress, should_stop: ShouldStop = never_stop
 ) -> Calibration | None:
-    """Propose the current backend's threshold from the enrolled people at false-accept rate ``far``.
+    """Propose the current backend's threshold from the enrolled people so that about ``fpir`` of strangers
+    are named as one of them (the per-comparison rate follows from how many people are enrolled).
 
     Stored embeddings are used as they are; samples the backend has no embedding for yet are embedded first
     (and kept), which ``should_stop`` can interrupt.
@@ -176,10 +189,10 @@ def calibrate(
         The proposal, or ``None`` when stopped before every sample had an embedding.
 
     Raises:
-        InvalidInput: ``far`` outside (0, 1), or fewer than two people / no person with two samples.
+        InvalidInput: ``fpir`` outside (0, 1), or fewer than two people / no person with two samples.
     """
-    if not 0.0 < far < 1.0:
-        raise InvalidInput(f"--far {far} is out of range; use a rate between 0 and 1, e.g. 0.001")
+    if not 0.0 < fpir < 1.0:
+        raise InvalidInput(f"--fpir {fpir} is out of range; use a share between 0 and 1, e.g. 0.01 (1 stranger in 100)")
     engine = ctx.engine
     done = ensure_embeddings(ctx, progress, should_stop)
     if done is not None and done.cancelled:
@@ -192,13 +205,16 @@ def calibrate(
         raise InvalidInput(
             "calibration needs at least two enrolled people and someone with two or more photos; enroll more first"
         )
-    metric, current = engine.info.metric, engine.threshold
+    metric, current = engine.info.metric, ctx.operating_point(len(by_person)).threshold
+    far = per_comparison_rate(fpir, len(by_person))
     proposed = threshold_at_far(genuine, impostor, far, metric)
+    table = RATE_TABLES.get((engine.info.name, "photo"))
     tar_c, far_c = rates(genuine, impostor, current, metric)
     tar_p, far_p = rates(genuine, impostor, proposed, metric)
     return Calibration(
         engine.info.name, metric, far, current, proposed, tar_c, far_c, tar_p, far_p, len(genuine), len(impostor),
-        len(by_person), sum(len(v) for v in by_person.values()), 1.0 / len(impostor),
+        len(by_person), sum(len(v) for v in by_person.values()), 1.0 / len(impostor), fpir,
+        round(table.threshold_at(far), 4) if table is not None and table.metric == metric else None,
     )
 
 

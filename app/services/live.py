@@ -129,7 +129,7 @@ class LiveRecognizer:
         self.config = config or LiveConfig()
         self.engine: LiveEngine = engine if engine is not None else live_engine(ctx, self.config)
         self.source_label = source_label
-        self._gallery = ctx.gallery()
+        self._gallery = ctx.gallery(live=True)
         self._tracker = Tracker(self.config.tracker, self._gallery.metric, self._gallery.threshold)
         self._cuts = SceneCutDetector(self.config.cuts)
         self._reload_requested = threading.Event()
@@ -151,7 +151,7 @@ class LiveRecognizer:
 
     def _apply_reload(self) -> None:
         self._reload_requested.clear()
-        gallery = self.ctx.gallery()
+        gallery = self.ctx.gallery(live=True)
         self._gallery = gallery
         self._tracker.set_threshold(gallery.metric, gallery.threshold)
         self._tracker.forget_votes()

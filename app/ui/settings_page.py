@@ -1,8 +1,10 @@
-"""The Settings page: camera source, detector, backend, threshold, cooldown, sound; saved in the data folder.
+"""The Settings page: camera source, detector, backend, strictness or threshold, cooldown, sound; saved in the data folder.
 
 Saving another backend first makes it usable: its weights are downloaded or imported when missing, and every
 enrolled person's stored face crops are embedded for it (progress, Cancel, resumable), so nobody is photographed
-again. Only then does the engine switch. **Suggest threshold…** proposes a threshold from the enrolled people.
+again. Only then does the engine switch. **Strangers named** (Strict / Balanced / Lenient) sets how many strangers
+may be named as someone enrolled; the threshold follows from it and from how many people are enrolled, unless the
+user sets their own. **Suggest threshold…** proposes one from the enrolled people for such a target.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QUrl, Signal
-from PySide6.QtGui import QDesktopServices
+from PySide6.QtGui import QDesktopServices, QShowEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -56,6 +58,7 @@ from models.detectors import known_detectors
 from models.embedders.base import EmbedderInfo
 from models.embedders.registry import backend_info, known_backends
 from models.errors import RollcallError
+from models.operating_point import Strictness, operating_point
 from models.progress import Progress, ShouldStop
 from models.weights import ModelSpec, WeightStore
 
@@ -68,12 +71,10 @@ DETECTOR_TEXT = {
 }
 STEPS = 100
 """Threshold slider positions per unit of the metric."""
-FAR_CHOICES = (
-    ("1 wrong name in 100 comparisons (1 %)", 0.01),
-    ("1 in 1 000 (0.1 %)", 0.001),
-    ("1 in 10 000 (0.01 %)", 0.0001),
+FPIR_CHOICES = tuple(
+    (f"{s.label}: {s.plain()} ({100 * s.fpir:g} %)", s.fpir) for s in (Strictness.STRICT, Strictness.BALANCED, Strictness.LENIENT)
 )
-"""False-accept rates offered by **Suggest threshold…** (label, rate); the middle one is the default."""
+"""Shares of strangers named offered by **Suggest threshold…** (label, rate); the middle one is the default."""
 MODEL_FILTER = "Model files (*.h5 *.onnx *.tflite *.pb *.whl *.tar.gz *.zip);;All files (*)"
 MIN_PEOPLE = 2
 """Calibration compares people with each other: it needs this many enrolled, one of them with two photos."""
@@ -129,7 +130,7 @@ class SettingsPage(QWidget):
             self.detector_box.addItem(DETECTOR_TEXT.get(name, name), name)
         self.backend_box = QComboBox()
         self.backend_box.setMinimumWidth(260)
-        for name in known_backends():
+        for name in known_backends(self.ctx.config.cache_dir):
             self.backend_box.addItem(name, name)
         self.backend_text = self._hint()
         self.backend_box.currentIndexChanged.connect(self._on_backend)
@@ -137,12 +138,22 @@ class SettingsPage(QWidget):
         self.slider.valueChanged.connect(self._on_slider)
         self.threshold_value = QLabel()
         self.threshold_value.setMinimumWidth(160)
+        self.own_threshold = QCheckBox("Use my own threshold")
+        self.own_threshold.setToolTip("Off: the threshold follows the strictness above and the number of people enrolled")
+        self.own_threshold.toggled.connect(self._on_own)
         default_button = QPushButton("Use default")
+        default_button.setToolTip("Back to the threshold chosen by the strictness")
         default_button.clicked.connect(self._use_default)
+        self.strictness_box = QComboBox()
+        for level in Strictness:
+            self.strictness_box.addItem(level.label + (" (recommended)" if level is Strictness.BALANCED else ""), level.value)
+        self.strictness_box.currentIndexChanged.connect(self._on_backend)
+        self.strictness_text = self._hint()
         self.suggest_button = QPushButton("Suggest threshold…")
         self.suggest_button.setToolTip("Propose a threshold from the people you enrolled, at a false-accept rate you choose")
         self.suggest_button.clicked.connect(self.suggest_threshold)
         slider_row = QHBoxLayout()
+        slider_row.addWidget(self.own_threshold)
         slider_row.addWidget(self.slider, 1)
         slider_row.addWidget(self.threshold_value)
         slider_row.addWidget(default_button)
@@ -174,6 +185,7 @@ class SettingsPage(QWidget):
         form.addRow("Camera", self._stack(source_row, source_hint))
         form.addRow("Face detector", self.detector_box)
         form.addRow("Recognition backend", self._stack(self.backend_box, self.backend_text))
+        form.addRow("Strangers named", self._stack(self.strictness_box, self.strictness_text))
         self.finetune_button = QPushButton("Fine-tune on my photos…")
         self.finetune_button.clicked.connect(lambda: open_finetune_wizard(self.ctx, self))
         finetune_row = QHBoxLayout()
@@ -225,12 +237,20 @@ class SettingsPage(QWidget):
         label.setWordWrap(True)
         return label
 
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        """People may have been enrolled meanwhile: the strictness is translated for the gallery as it is now."""
+        super().showEvent(event)
+        self._on_backend()
+
     # ----- values -------------------------------------------------------------------------------------------
     def load(self) -> None:
         """Show the settings in force."""
         s = self.ctx.config.settings
         self._thresholds = dict(s.thresholds)
         self.source_edit.setText(s.source)
+        self.strictness_box.blockSignals(True)
+        self.strictness_box.setCurrentIndex(max(0, self.strictness_box.findData(s.strictness)))
+        self.strictness_box.blockSignals(False)
         self.detector_box.setCurrentIndex(max(0, self.detector_box.findData(self.ctx.config.engine.detector)))
         self.backend_box.setCurrentIndex(max(0, self.backend_box.findData(self.ctx.config.engine.backend)))
         self._on_backend()
@@ -244,17 +264,48 @@ class SettingsPage(QWidget):
         self.note.setText("The camera is the one given on the command line (--source); Save makes it the default.")
 
     def _info(self) -> EmbedderInfo:
-        return backend_info(self.backend_box.currentData())
+        return backend_info(self.backend_box.currentData(), self.ctx.config.cache_dir)
+
+    def _enrolled(self) -> int:
+        """How many people are enrolled (the gallery size the strictness is translated for)."""
+        try:
+            return sum(1 for p in self.ctx.repo.list_people() if p.sample_count > 0)
+        except RollcallError as exc:
+            log.warning("cannot count the enrolled people: %s", exc)
+            return 0
+
+    def _strictness(self) -> Strictness:
+        return Strictness.parse(self.strictness_box.currentData())
+
+    def _point_text(self) -> str:
+        """What the chosen strictness means for this gallery and backend, in plain words."""
+        info = self._info()
+        point = operating_point(info.name, info.metric, info.threshold, self._enrolled(), self._strictness())
+        if point.source == "table":
+            people = "person" if point.gallery_size == 1 else "people"
+            text = (f"With {point.gallery_size} {people} enrolled, {self._strictness().plain()} "
+                    f"(threshold {point.threshold:.3f}); stricter settings show more people as Unknown.")
+        else:
+            text = point.describe()[0].upper() + point.describe()[1:] + "."
+        if self.own_threshold.isChecked():
+            return "Not in use while your own threshold is set below. " + text
+        return text
 
     def _on_backend(self) -> None:
         info = self._info()
         low, high = (0.2, 1.2) if info.metric == "l2" else (0.0, 0.9)
+        own = self._thresholds.get(info.name)
+        self.own_threshold.blockSignals(True)
+        self.own_threshold.setChecked(own is not None)
+        self.own_threshold.blockSignals(False)
+        point = operating_point(info.name, info.metric, info.threshold, self._enrolled(), self._strictness())
         self.slider.blockSignals(True)
         self.slider.setRange(int(low * STEPS), int(high * STEPS))
-        value = self._thresholds.get(info.name, info.threshold)
-        self.slider.setValue(round(value * STEPS))
+        self.slider.setValue(round((own if own is not None else point.threshold) * STEPS))
+        self.slider.setEnabled(own is not None)
         self.slider.blockSignals(False)
         self._on_slider()
+        self.strictness_text.setText(self._point_text())
         text = info.description
         if self._missing(info.name) is not None:
             text += " — its model file is not on this computer yet; Save offers to download or import it."
@@ -262,12 +313,22 @@ class SettingsPage(QWidget):
         self.threshold_text.setText(threshold_help(info))
 
     def _on_slider(self) -> None:
-        info = self._info()
         value = self.slider.value() / STEPS
-        self.threshold_value.setText(f"{value:.2f} (default {info.threshold:.2f})")
+        if self.own_threshold.isChecked():
+            self._thresholds[self._info().name] = round(value, 2)
+        self.threshold_value.setText(f"{value:.2f}" + ("" if self.own_threshold.isChecked() else " (from the strictness)"))
+
+    def _on_own(self, checked: bool) -> None:
+        """Own threshold on: the slider is editable and wins; off: the strictness decides."""
+        info = self._info()
+        if checked:
+            self._thresholds[info.name] = round(self.slider.value() / STEPS, 2)
+        else:
+            self._thresholds.pop(info.name, None)
+        self._on_backend()
 
     def _use_default(self) -> None:
-        self.slider.setValue(round(self._info().threshold * STEPS))
+        self.own_threshold.setChecked(False)
 
     def _choose_video(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a video file", "", VIDEO_FILTER)
@@ -278,11 +339,10 @@ class SettingsPage(QWidget):
         """The settings as shown on the page."""
         info = self._info()
         thresholds = dict(self._thresholds)
-        value = round(self.slider.value() / STEPS, 2)
-        if abs(value - info.threshold) < 1e-9:
-            thresholds.pop(info.name, None)
+        if self.own_threshold.isChecked():
+            thresholds[info.name] = round(self.slider.value() / STEPS, 2)
         else:
-            thresholds[info.name] = value
+            thresholds.pop(info.name, None)
         return Settings(
             backend=info.name,
             detector=self.detector_box.currentData(),
@@ -290,6 +350,7 @@ class SettingsPage(QWidget):
             cooldown_s=float(self.cooldown.value()),
             source=self.source_edit.text().strip() or "0",
             sound=self.sound.isChecked(),
+            strictness=self._strictness().value,
             max_image_megapixels=self.ctx.config.settings.max_image_megapixels,  # not on this page: kept
             station=self.ctx.config.settings.station,
         )
@@ -457,7 +518,8 @@ class SettingsPage(QWidget):
         self.threshold_dialog.start()
 
     def apply_suggestion(self, cal: Calibration) -> None:
-        """Move the slider to a proposed threshold (rounded towards stricter); Save keeps it."""
+        """Use a proposed threshold as the own threshold (rounded towards stricter); Save keeps it."""
+        self.own_threshold.setChecked(True)
         exact = cal.proposed * STEPS
         position = math.floor(exact + 1e-6) if cal.metric == "l2" else math.ceil(exact - 1e-6)
         self.slider.setValue(position)
@@ -468,9 +530,9 @@ class SettingsPage(QWidget):
         self.note.setText(text)
 
 
-def _calibrate_job(ctx: AppContext, far: float, progress: Progress, should_stop: ShouldStop) -> Calibration | None:
+def _calibrate_job(ctx: AppContext, fpir: float, progress: Progress, should_stop: ShouldStop) -> Calibration | None:
     """:func:`calibrate` for the worker; closing the dialog stops it (``None``)."""
-    return calibrate(ctx, far, progress, should_stop)
+    return calibrate(ctx, fpir, progress, should_stop)
 
 
 def calibration_text(cal: Calibration) -> str:
@@ -487,10 +549,14 @@ def calibration_text(cal: Calibration) -> str:
     lines = [
         f"From {cal.people} people and {cal.samples} photos ({cal.genuine} same-person and {cal.impostor} "
         f"different-person comparisons) with {cal.backend}:",
+        f"Target: about 1 stranger in {round(1 / cal.fpir_target)} named as one of these {cal.people} people, i.e. "
+        f"{pct(cal.far_target)} of different-person comparisons accepted.",
         f"In use: {cal.current:.2f} — accepts {pct(cal.tar_current)} of same-person and "
         f"{pct(cal.far_current)} of different-person comparisons.",
         f"Proposed: {cal.proposed:.4f} — accepts {pct(cal.tar_proposed)} of same-person and "
         f"{pct(cal.far_proposed)} of different-person comparisons.",
+        *([f"Rollcall's built-in calibration (measured on many people) gives {cal.builtin:.4f} for this target."]
+          if cal.builtin is not None else []),
         f"The proposal is {change}.",
     ]
     if cal.far_target < cal.min_far:
@@ -519,13 +585,13 @@ class ThresholdDialog(QDialog):
         self.setWindowModality(Qt.WindowModality.WindowModal)
         self.setMinimumWidth(600)
         self.far_box = QComboBox()
-        for label, rate in FAR_CHOICES:
+        for label, rate in FPIR_CHOICES:
             self.far_box.addItem(label, rate)
         self.far_box.setCurrentIndex(1)
         self.suggest_button = QPushButton("Suggest")
         self.suggest_button.clicked.connect(self.suggest)
         row = QHBoxLayout()
-        far_label = QLabel("Wrong names allowed:")
+        far_label = QLabel("Strangers named:")
         far_label.setObjectName("farLabel")
         row.addWidget(far_label)
         row.addWidget(self.far_box, 1)
@@ -542,7 +608,8 @@ class ThresholdDialog(QDialog):
         col = QVBoxLayout(self)
         col.addWidget(QLabel(
             "Rollcall compares every enrolled person's photos with their own and with everyone else's, and "
-            "proposes the loosest threshold that keeps wrong names at the rate you choose."
+            "proposes the loosest threshold that names strangers no more often than you choose — for this "
+            "many people enrolled (each stranger is compared with all of them)."
         ))
         col.addLayout(row)
         col.addWidget(self.progress)
@@ -556,7 +623,7 @@ class ThresholdDialog(QDialog):
         if self.job is None:
             self.calibration = None
             self.apply_button.setEnabled(False)
-            self._say(self._enough() or "Choose how many wrong names you accept, then Suggest.")
+            self._say(self._enough() or "Choose how many strangers may be named, then Suggest.")
         self.show()
         self.raise_()
 

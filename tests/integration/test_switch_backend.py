@@ -53,7 +53,7 @@ def test_switching_to_facenet_reembeds_everyone(tmp_path: Path, facenet_installe
     # Cancelled before the first batch: nothing stored, everything still pending; then it resumes.
     stopped = reembed(ctx, should_stop=lambda: True)
     assert stopped.cancelled and stopped.embedded == 0 and stopped.remaining == stored
-    assert calibrate(ctx, far=0.01, should_stop=lambda: True) is None, "stopped while embedding: no proposal"
+    assert calibrate(ctx, fpir=0.01, should_stop=lambda: True) is None, "stopped while embedding: no proposal"
     reports: list[tuple[int, int]] = []
     result = ensure_embeddings(ctx, lambda done, total, text: reports.append((done, total)))
     assert result is not None and result.embedded == stored and result.remaining == 0 and not result.failed
@@ -65,7 +65,7 @@ def test_switching_to_facenet_reembeds_everyone(tmp_path: Path, facenet_installe
     right, total = _named_right(ctx, root / "val")
     assert total >= 22 and right >= total - 1
 
-    cal = calibrate(ctx, far=0.01)
+    cal = calibrate(ctx, fpir=0.01)
     assert cal is not None and cal.backend == "facenet" and cal.people == 5 and cal.samples == stored
     assert cal.far_proposed <= 0.01 and cal.tar_proposed >= 0.9
     apply_calibration(ctx, cal)

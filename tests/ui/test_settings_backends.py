@@ -28,7 +28,6 @@ from app.ui.models_dialog import DOWNLOAD, IMPORT
 from models.embedders import registry
 from models.embedders.base import EmbedderInfo
 from models.weights import WeightStore
-from models.embedders.registry import backend_info
 from tests.ui.helpers import enroll
 
 TINY = EmbedderInfo("tiny", (150, 150), 12, "dlib_chip", "l2", 0.5, "tiny test backend: colour means of the crop")
@@ -196,27 +195,48 @@ def test_suggested_threshold_is_shown_and_moves_the_slider_only_on_apply(qtbot, 
         enroll(ctx, who.replace("_", " ").title(), _photos(celebs, who, 3))
     window.go_to("Settings")
     page = window.settings
-    default = backend_info("dlib").threshold
-    assert page.slider.value() == round(default * 100)
+    in_use = ctx.gallery().threshold  # Balanced for 3 people
+    assert page.slider.value() == round(in_use * 100) and not page.own_threshold.isChecked()
 
     qtbot.mouseClick(page.suggest_button, Qt.MouseButton.LeftButton)
     dialog = page.threshold_dialog
     assert dialog is not None and dialog.isVisible() and not dialog.apply_button.isEnabled()
-    dialog.far_box.setCurrentIndex(0)  # 1 %
+    dialog.far_box.setCurrentIndex(dialog.far_box.findData(0.01))  # Balanced: 1 stranger in 100
     qtbot.mouseClick(dialog.suggest_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dialog.job is None, timeout=30000)
 
     cal = dialog.calibration
-    assert cal is not None and cal.far_target == 0.01, dialog.result.text()
+    assert cal is not None and cal.fpir_target == 0.01 and cal.far_target < 0.01, dialog.result.text()
     text = dialog.result.text()
-    assert "From 3 people and 9 photos" in text and f"In use: {default:.2f}" in text and f"Proposed: {cal.proposed:.4f}" in text
-    assert page.slider.value() == round(default * 100), "nothing changes before Apply"
+    assert "From 3 people and 9 photos" in text and f"In use: {in_use:.2f}" in text and f"Proposed: {cal.proposed:.4f}" in text
+    assert "about 1 stranger in 100 named as one of these 3 people" in text
+    assert page.slider.value() == round(in_use * 100), "nothing changes before Apply"
 
     qtbot.mouseClick(dialog.apply_button, Qt.MouseButton.LeftButton)
 
-    assert page.slider.value() == math.floor(cal.proposed * 100 + 1e-6) != round(default * 100)
+    assert page.own_threshold.isChecked() and page.slider.isEnabled()
+    assert page.slider.value() == math.floor(cal.proposed * 100 + 1e-6)
     assert not dialog.isVisible() and "Save to keep it" in page.note.text()
-    assert ctx.engine.threshold == pytest.approx(default), "applied to the slider, not saved"
+    assert ctx.gallery().threshold == pytest.approx(in_use), "applied to the slider, not saved"
+
+
+def test_strictness_says_what_it_means_for_this_gallery_and_is_saved(qtbot, window, celebs: Path) -> None:
+    ctx = window.ctx
+    for who in ("madonna", "elton_john"):
+        enroll(ctx, who.replace("_", " ").title(), _photos(celebs, who, 1))
+    window.go_to("Settings")
+    page = window.settings
+    assert page.strictness_box.currentData() == "balanced" and not page.slider.isEnabled()
+    assert "With 2 people enrolled, about 1 stranger in 100 may be named" in page.strictness_text.text()
+    balanced = ctx.gallery().threshold
+
+    page.strictness_box.setCurrentIndex(page.strictness_box.findData("strict"))
+    assert "about 1 stranger in 1000 may be named" in page.strictness_text.text()
+    assert page.slider.value() < round(balanced * 100), "dlib distance: stricter is lower"
+    qtbot.mouseClick(page.save_button, Qt.MouseButton.LeftButton)
+
+    assert ctx.config.settings.strictness == "strict" and ctx.config.settings.thresholds == {}
+    assert ctx.gallery().threshold < balanced
 
 
 def test_suggesting_with_too_few_people_says_how_many_are_needed(qtbot, window, celebs: Path) -> None:

@@ -61,7 +61,7 @@ def test_apply_saves_the_threshold_for_that_backend_only(tmp_path: Path) -> None
     data = tmp_path / "data"
     Settings(thresholds={"facenet": 0.9}).save(data)
     ctx = AppContext(build_config(data_dir=str(data), backend="dlib"))
-    cal = Calibration("dlib", "l2", 0.001, 0.43, 0.41234, 0.95, 0.01, 0.9, 0.001, 40, 400, 5, 45, 0.0025)
+    cal = Calibration("dlib", "l2", 0.001, 0.43, 0.41234, 0.95, 0.01, 0.9, 0.001, 40, 400, 5, 45, 0.0025, 0.005)
     apply_calibration(ctx, cal)
     saved = Settings.load(data)
     assert saved.thresholds == {"facenet": 0.9, "dlib": 0.4123}
@@ -73,3 +73,25 @@ def test_calibrate_command_refuses_an_empty_database(capsys: pytest.CaptureFixtu
 
     assert run(["calibrate"]) == 1
     assert "at least two enrolled people" in capsys.readouterr().err
+
+
+def test_calibrate_aims_at_the_share_of_strangers_named_for_this_gallery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With G people enrolled each comparison may accept only 1 − (1 − FPIR)^(1/G) of impostors: the proposal
+    for 1 % of strangers is stricter than the 1 %-per-comparison threshold, and the CLI says so in words."""
+    import numpy as np
+
+    from app.services.backends import calibrate
+    from models.operating_point import per_comparison_rate
+
+    ctx = AppContext(build_config(data_dir=str(tmp_path / "data"), backend="dlib"))
+    people = _people(people=8, per_person=4)
+    monkeypatch.setattr(ctx.repo, "embeddings_by_person", lambda backend: people)
+    monkeypatch.setattr("app.services.backends.ensure_embeddings", lambda *a, **k: None)
+    cal = calibrate(ctx, 0.01)
+    assert cal is not None and cal.people == 8
+    assert cal.far_target == pytest.approx(per_comparison_rate(0.01, 8))
+    genuine, impostor = score_sets(people, "l2")
+    loose = threshold_at_far(genuine, impostor, 0.01, "l2")
+    assert cal.proposed <= loose and cal.far_proposed <= cal.far_target
+    assert cal.fpir(cal.far_proposed) <= 0.01 + 1e-12
+    assert np.isfinite(cal.current)
