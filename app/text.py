@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-_IRREGULAR = {"person": "people"}
+_IRREGULAR = {"person": "people", "epoch": "epochs"}
 
 
 def plural(noun: str) -> str:

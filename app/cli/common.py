@@ -61,7 +61,8 @@ def engine_name_problem(backend: str | None, detector: str | None) -> str | None
     from models.embedders.registry import known_backends
 
     names = known_backends(default_cache_dir())
-    if backend is not None and backend not in names:
+    # "remote" means the backend named in --remote-url; build_config checks that URL.
+    if backend is not None and backend != "remote" and backend not in names:
         return f"unknown backend {backend!r} (--backend); known backends: {', '.join(names)}"
     if detector is not None and detector not in known_detectors():
         return f"unknown detector {detector!r} (--detector); known detectors: {', '.join(known_detectors())}"

@@ -8,6 +8,8 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from app.text import count
+
 if TYPE_CHECKING:
     from app.context import AppContext
 
@@ -112,7 +114,7 @@ def _report(outcome: Any, kept: str | None, as_json: bool) -> None:
         data["kept_as"] = kept
         print(json.dumps(data, indent=2, default=str))
         return
-    print(f"device {outcome.device}, {outcome.seconds:.1f} s, {len(outcome.epochs)} epoch(s), kept epoch {outcome.best_epoch}"
+    print(f"device {outcome.device}, {outcome.seconds:.1f} s, {count(len(outcome.epochs), 'epoch')}, kept epoch {outcome.best_epoch}"
           + (" (cancelled)" if outcome.cancelled else ""))
     for part in ("heldout", "guard"):
         b, a = outcome.before.get(part), outcome.after.get(part)

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.context import AppContext
 from app.server import tfserving
 from app.server.guards import ASGIApp, BodyLimit, RateLimit, TokenCheck
+from app.text import count
 from db.records import EventRecord, PersonRecord
 from models.errors import (
     BackendUnavailable,
@@ -233,7 +234,7 @@ def _enroll(
         candidates = [replace(candidate_from_image(ctx.engine, img, src), sha256=sha) for img, src, sha in decoded]
     bad = [c for c in candidates if c.problem]
     if bad:
-        more = f" (and {len(bad) - 1} more rejected photo(s))" if len(bad) > 1 else ""
+        more = f" (and {count(len(bad) - 1, 'more rejected photo')})" if len(bad) > 1 else ""
         raise (bad[0].error or BadImage)(f"{bad[0].problem}{more}; nothing was stored")
     fresh, duplicates, owners = split_duplicates(ctx, candidates)
     notes = [note for _, note in duplicates]

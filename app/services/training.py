@@ -25,6 +25,7 @@ from typing import Any, Callable
 import numpy as np
 
 from app.config import AppConfig
+from app.text import count
 from models.errors import InvalidInput
 from models.progress import Progress, ShouldStop
 from models.train.data import FaceSet, folder_tree, holdout_split, load_tree
@@ -177,11 +178,11 @@ def plan_training(config: AppConfig, spec: TrainSpec) -> TrainPlan:
     warnings = []
     usable = {k: v for k, v in counts.items() if v >= 2}
     if len(usable) < MIN_PEOPLE and spec.source != "tfrecords":
-        warnings.append(f"only {len(usable)} person(s) with two or more photos: training needs at least {MIN_PEOPLE}; "
+        warnings.append(f"only {count(len(usable), 'person')} with two or more photos: training needs at least {MIN_PEOPLE}; "
                         "enroll more people or add a background folder of other faces")
     few = [k for k, v in counts.items() if v < MIN_PHOTOS]
     if few:
-        warnings.append(f"{len(few)} person(s) have fewer than {MIN_PHOTOS} photos ({', '.join(few[:5])}): add photos "
+        warnings.append(f"{count(len(few), 'person')} with fewer than {MIN_PHOTOS} photos ({', '.join(few[:5])}): add photos "
                         "of them for a fair held-out measurement")
     if not base.pretrained:
         warnings.append(f"{base.name} trains from scratch: it needs a large data set (many thousands of people) and "
@@ -275,7 +276,7 @@ def user_set(config: AppConfig, spec: TrainSpec, progress: Progress, should_stop
     if len(keep_people) < MIN_PEOPLE:
         raise InvalidInput(
             f"training needs at least {MIN_PEOPLE} people with two or more photos in which one face was found; "
-            f"found {len(keep_people)} ({faces.no_face} photo(s) without a face, {faces.multiple_faces} with several)"
+            f"found {len(keep_people)} ({count(faces.no_face, 'photo')} without a face, {faces.multiple_faces} with several)"
         )
     remap = -np.ones(len(faces.names), np.int64)
     remap[keep_people] = np.arange(len(keep_people))
@@ -322,7 +323,7 @@ def guard_set(config: AppConfig, spec: TrainSpec, exclude: set[str], progress: P
     paths = sorted({p.first for p in pairs} | {p.second for p in pairs})
     tree = {str(p): [p] for p in paths}
     faces = cached_tree(config, spec, tree, True, progress)
-    index = {Path(s): i for i, s in enumerate(faces.sources)}
+    index = {Path(source): i for i, source in enumerate(faces.sources)}
     pairs = [p for p in pairs if p.first in index and p.second in index]
     first = np.array([index[p.first] for p in pairs], np.int64)
     second = np.array([index[p.second] for p in pairs], np.int64)

@@ -45,6 +45,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.context import AppContext
+from app.text import count
 from app.services.training_process import DoneEvent, EpochEvent, ErrorEvent, ProgressEvent, WorkerProcess, start_process
 from app.ui.messages import plain_message
 from app.ui.worker import Job, start_job
@@ -486,7 +487,7 @@ class LossChart(QChartView):
         self.loss_axis.setRange(0, 1)
 
     def add(self, stats: Any) -> None:
-        """One epoch's point(s); the axes grow to fit."""
+        """One epoch's points; the axes grow to fit."""
         self.loss.append(stats.epoch, stats.loss)
         top = max(p.y() for p in self.loss.points())
         self.loss_axis.setRange(0, max(1e-3, top * 1.1))
@@ -775,9 +776,9 @@ class ResultPage(QWizardPage):
 
     def _details(self, outcome: Any) -> str:
         epochs = len(outcome.epochs)
-        text = f"{epochs} epoch(s) in {duration_text(outcome.seconds)} on {outcome.device}."
+        text = f"{count(epochs, 'epoch')} in {duration_text(outcome.seconds)} on {outcome.device}."
         if outcome.cancelled:
-            text = f"Stopped by you after {epochs} epoch(s); the best of them is measured here. " + text[text.index("in "):]
+            text = f"Stopped by you after {count(epochs, 'epoch')}; the best of them is measured here. " + text[text.index("in "):]
         best = getattr(outcome, "best_epoch", 0)
         if best:
             text += f" The best epoch ({best}) is the one measured and kept."

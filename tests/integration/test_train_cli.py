@@ -44,7 +44,7 @@ def test_one_person_is_not_enough(tmp_path: Path, capsys: pytest.CaptureFixture[
     code, _, err = _run(capsys, "train", "--data", str(tmp_path / "one"), "--epochs", "1")
     assert code == 1
     assert err.strip().splitlines()[-1].startswith("error: training needs at least 2 people")
-    assert "warning: only 1 person(s)" in err  # the plan said so before detection started
+    assert "warning: only 1 person with two or more photos" in err  # the plan said so before detection started
 
 
 def test_unknown_base_mode_and_tfrecords(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

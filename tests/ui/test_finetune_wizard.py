@@ -12,9 +12,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QInputDialog, QWizard
 
+from app.text import count
 from app.ui import finetune_wizard as fw
 from app.ui.finetune_wizard import FinetuneWizard, TrainingHooks
 from db.records import NewSample
@@ -126,7 +128,7 @@ def test_a_whole_run_shows_the_curve_and_the_result_and_uses_the_model(qtbot, th
     assert first == ["80.0 %", "88.0 %", "+8.0 points"]
     assert page.table.verticalHeaderItem(0).text() == "Your people (held-out): accuracy"
     assert page.table.verticalHeaderItem(3).text() == "Other faces (guard set): accuracy"
-    assert "4 epoch(s)" in page.details.text()
+    assert "4 epochs" in page.details.text()
     assert page.use_button.isEnabled()
     assert not wizard.button(QWizard.WizardButton.FinishButton).isEnabled(), "decide first"
 
@@ -153,7 +155,7 @@ def test_stop_keeps_what_was_trained_and_discard_removes_it(qtbot, three) -> Non
     page = wizard.result_page
     outcome = wizard.training.outcome
     assert outcome.cancelled and 1 <= len(outcome.epochs) < 200
-    assert page.details.text().startswith(f"Stopped by you after {len(outcome.epochs)} epoch(s)")
+    assert page.details.text().startswith(f"Stopped by you after {count(len(outcome.epochs), 'epoch')}")
     work = Path(outcome.work_dir)
     assert work.is_dir()
     with qtbot.waitSignal(wizard.finished, timeout=5000):
