@@ -52,8 +52,6 @@ def main() -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     data = Path(tempfile.mkdtemp(prefix="rollcall-shots-"))
     os.environ["ROLLCALL_DATA"] = str(data)
-    from PySide6.QtWidgets import QWizard
-
     from app.config import build_config
     from app.context import AppContext
     from app.ui import finetune_wizard
@@ -77,7 +75,7 @@ def main() -> int:
     wizard.model.epochs.setValue(args.epochs)
     pump(app, 60, lambda: f"{args.epochs} epochs" in wizard.model.plan_text.text())
     save(app, wizard, "10-finetune-model")
-    wizard.button(QWizard.WizardButton.CommitButton).click()
+    wizard.next()  # the model page is a commit page: Next starts training, as its button does
     pump(app, 600, lambda: wizard.training.chart.loss.count() >= max(2, args.epochs // 2) or bool(wizard.training.error))
     save(app, wizard, "11-finetune-training")
     pump(app, 900, lambda: wizard.currentPage() is wizard.result_page or bool(wizard.training.error))
