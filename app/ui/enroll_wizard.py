@@ -229,12 +229,16 @@ class FacesPage(QWizardPage):
         self.camera_button.setText("Stop the camera")
         self.photos_button.setEnabled(False)
         self.folder_button.setEnabled(False)
-        camera = self.camera = start_loop(self, self.source, self._camera_setup)
-        camera.result.connect(self._on_step)
-        camera.failed.connect(self._on_camera_failed)
-        camera.lost.connect(self._on_camera_ended)
-        camera.ended.connect(self._on_camera_ended)
-        camera.stopped.connect(self._on_camera_stopped)
+        self.camera = start_loop(
+            self,
+            self.source,
+            self._camera_setup,
+            result=self._on_step,
+            failed=self._on_camera_failed,
+            lost=self._on_camera_ended,
+            ended=self._on_camera_ended,
+            stopped=self._on_camera_stopped,
+        )
         self.completeChanged.emit()
 
     def _camera_setup(self, source: FrameSource) -> tuple[CaptureCoach, None]:

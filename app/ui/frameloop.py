@@ -170,7 +170,7 @@ class LoopThread(QThread):
         self.loop = loop
 
 
-def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True) -> FrameLoop:
+def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True, **receivers: Callable) -> FrameLoop:
     """Open ``spec`` and start processing its frames on a new thread owned by ``parent``.
 
     Args:
@@ -178,8 +178,15 @@ def start_loop(parent: QObject, spec: str, setup: Setup, realtime: bool = True) 
         spec: camera index, video file, folder or URL (see :func:`models.sources.open_source`).
         setup: called once on the worker thread (load models, open a session); returns ``(handler, info)``.
         realtime: pace files at their frame rate, like a camera.
+        receivers: signal name → slot (``failed=self._on_failed``), connected before the thread starts, so a
+            source that fails at once still reaches them (a signal emitted before ``connect`` is lost).
     """
     loop = FrameLoop(spec, setup, realtime)
+    for name, slot in receivers.items():
+        signal = getattr(FrameLoop, name, None)
+        if not isinstance(signal, Signal):
+            raise TypeError(f"FrameLoop has no signal {name!r}")
+        getattr(loop, name).connect(slot)
     thread = LoopThread(loop, parent)
     loop._thread = weakref.ref(thread)
     loop.moveToThread(thread)

@@ -266,17 +266,21 @@ class LivePage(QWidget):
         self.stack.setCurrentIndex(1)
         self.video.clear(f"Opening {spec}…")
         self.status.setText(f"Opening {spec}…")
-        loop = self.loop = start_loop(self, spec, partial(open_live, self.ctx, session_name))
-        loop.opened.connect(self._on_opened)
-        loop.result.connect(self._on_result)
-        loop.ended.connect(self._on_ended)
-        loop.lost.connect(self._on_lost)
-        loop.failed.connect(self._on_failed)
-        loop.stopped.connect(self._on_stopped)
         self._tracks, self._shown_index, self.last_update = (), -1, None
         self._display_cuts.reset()
         self._cut_index = -1
         self._reload_pending, self._stop_reason = False, "Stopped"
+        self.loop = start_loop(
+            self,
+            spec,
+            partial(open_live, self.ctx, session_name),
+            opened=self._on_opened,
+            result=self._on_result,
+            ended=self._on_ended,
+            lost=self._on_lost,
+            failed=self._on_failed,
+            stopped=self._on_stopped,
+        )
         self.display.start()
         self.start_button.setText("Stop")
         self.running_changed.emit(True)
