@@ -122,10 +122,10 @@ class Cache:
         self._dirty = 0
         self.saved_now = False
         if self.path.is_file():
-            with np.load(self.path, allow_pickle=False) as z:
-                keys = [k for k in z.files if k != "paths"]
+            with np.load(self.path, allow_pickle=False) as z:  # z[key] reads the whole array: once per key
+                arrays = {k: z[k] for k in z.files if k != "paths"}
                 for i, p in enumerate(z["paths"]):
-                    self.rows[str(p)] = {k: z[k][i] for k in keys}
+                    self.rows[str(p)] = {k: a[i] for k, a in arrays.items()}
 
     @staticmethod
     def peek(tag: str) -> set[str]:
