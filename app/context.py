@@ -89,7 +89,8 @@ class AppContext:
         cents = self.repo.centroids(engine.info.name)
         point = self.operating_point(len(cents.person_ids), live)
         gallery = Gallery.build(
-            cents.person_ids, cents.names, cents.matrix, engine.info.metric, point.threshold, point.min_margin
+            cents.person_ids, cents.names, cents.matrix, engine.info.metric, point.threshold, point.min_margin,
+            point.cohort,
         )
         return gallery.prepare()  # a large gallery builds its search index now, not on the first (live) query
 

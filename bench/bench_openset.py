@@ -97,9 +97,19 @@ class Outcome:
     found: NDArray[np.bool_]
     quality_ok: NDArray[np.bool_]
 
-    def rates(self, threshold: float, min_margin: float = 0.0, quality: bool = False) -> tuple[float, float, float]:
-        """(TPIR, FPIR, share of mated probes named as someone else) at ``threshold`` (lower-is-closer form)."""
+    def adjusted(self, weight: float, solo: float) -> NDArray[np.float64]:
+        """The cohort rule's score (lower-is-closer form): best − weight × runner-up (``solo``: no runner-up)."""
+        runner = np.where(np.isfinite(self.margin), self.best + self.margin, solo)
+        return self.best - weight * runner
+
+    def rates(
+        self, threshold: float, min_margin: float = 0.0, quality: bool = False, cohort: tuple[float, float, float] | None = None
+    ) -> tuple[float, float, float]:
+        """(TPIR, FPIR, share of mated probes named as someone else) at ``threshold`` (lower-is-closer form).
+        ``cohort``: (weight, threshold, solo) of a cohort rule that must pass too, in lower-is-closer form."""
         named = self.found & (self.best <= threshold) & (self.margin >= min_margin)
+        if cohort is not None:
+            named &= self.adjusted(cohort[0], cohort[2]) <= cohort[1]
         if quality:
             named &= self.quality_ok
         m, n = self.mated, ~self.mated
@@ -134,6 +144,8 @@ def draw(split: Split, path: str, metric: str, size: int, seed: int) -> Outcome:
     second = np.take_along_axis(cos, order[:, 1:2], 1)[:, 0] if len(people) > 1 else np.full(len(cos), -1.0)
     sign = 1.0 if metric == "l2" else -1.0
     best, runner = sign * to_score(best_cos, metric), sign * to_score(second, metric)
+    if len(people) == 1:
+        runner = np.full(len(best), np.inf)
     owner = split.owner[keep]
     return Outcome(best, runner - best, owner >= 0, people[order[:, 0]] == owner, split.found[keep], split.quality_ok[keep])
 
@@ -150,7 +162,7 @@ def rate_table(split: Split, path: str, metric: str) -> tuple[tuple[float, ...],
     rates, thresholds = [], []
     for r in RATE_GRID:
         k = int(np.floor(r * len(imp)))
-        if k < 1:
+        if k < 10:  # fewer than 10 impostors beyond it: not measured
             break
         rates.append(r)
         thresholds.append(round(float(sign * (imp[k - 1] + imp[k]) / 2.0), 4))
@@ -170,10 +182,19 @@ def cmd_tables(args: argparse.Namespace) -> None:
     metric, _ = backend_metric(args.backend)
     split = load_split(args.backend, halves["tuning"])
     print(f"# {args.backend}: TUNING half, {len(split.names)} people enrolled, {len(split.owner)} probes")
+    sign = 1.0 if metric == "l2" else -1.0
     for path in ("photo", "live"):
         rates, thresholds, n = rate_table(split, path, metric)
         print(f'    ("{args.backend}", "{path}"): RateTable(\n        "{metric}",\n        {rates},\n'
               f"        {thresholds},\n        {n},\n    ),")
+    print("# COHORT_TABLES")
+    for path in ("photo", "live"):
+        weight_scan(split, path, metric)
+        solo, table, n = cohort_table(split, path, metric, args.weight)
+        rows = ",\n            ".join(str(tuple(round(sign * t, 4) for t in row)) for row in table)
+        print(f'    ("{args.backend}", "{path}"): CohortTable(\n        "{metric}",\n        {args.weight},\n'
+              f"        {round(sign * solo, 4)},\n        {COHORT_SIZES},\n        {COHORT_FPIRS},\n"
+              f"        (\n            {rows},\n        ),\n        {n},\n    ),")
 
 
 def summarise(split: Split, path: str, backend: str, size: int, strictness: str) -> dict[str, float]:
@@ -193,13 +214,65 @@ def summarise(split: Split, path: str, backend: str, size: int, strictness: str)
             "tpir_default": out.rates(sign * default)[0], "fpir_default": out.rates(sign * default)[1],
             "threshold": point.threshold, "source": point.source,
         }
-        tpir, fpir, wrong = out.rates(sign * point.threshold, point.min_margin)
+        c = point.cohort
+        cohort = None if c is None else (c.weight, sign * c.threshold, sign * c.solo)
+        figures["cohort"] = float("nan") if c is None else c.threshold
+        tpir, fpir, wrong = out.rates(sign * point.threshold, point.min_margin, cohort=cohort)
         figures.update(tpir_op=tpir, fpir_op=fpir, wrong_op=wrong)
         for target in (0.01, 0.001):
             figures[f"fnir@{target}"] = 1.0 - out.rates(out.threshold_at_fpir(target))[0]
         for k, v in figures.items():
             acc.setdefault(k, []).append(v)  # type: ignore[arg-type]
     return {k: (v[0] if isinstance(v[0], str) else float(np.mean(v))) for k, v in acc.items()}
+
+
+COHORT_SIZES = (1, 2, 5, 10, 20, 50, 100, 200)
+COHORT_FPIRS = (0.05, 0.02, 0.01, 0.005, 0.002, 0.001)
+COHORT_DRAWS = 30
+WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def solo_score(split: Split, path: str, metric: str) -> float:
+    """The runner-up assumed with one person enrolled: the closest 0.1 % of impostor comparisons (a runner-up
+    about as close as a crowded gallery's), in lower-is-closer form."""
+    cos = split.cos[path][split.found]
+    owner = split.owner[split.found]
+    mask = np.ones_like(cos, dtype=bool)
+    rows = np.flatnonzero(owner >= 0)
+    mask[rows, owner[rows]] = False
+    sign = 1.0 if metric == "l2" else -1.0
+    return float(np.quantile(sign * to_score(cos[mask], metric), 0.001))
+
+
+def cohort_table(split: Split, path: str, metric: str, weight: float) -> tuple[float, list[list[float]], int]:
+    """(solo, thresholds[fpir][size], strangers per size): the adjusted score's quantiles over the non-mated
+    probes of ``COHORT_DRAWS`` galleries per size, drawn like the report's (mated people first)."""
+    solo = solo_score(split, path, metric)
+    pooled: dict[int, NDArray[np.float64]] = {}
+    for size in COHORT_SIZES:
+        outs = [draw(split, path, metric, size, 1000 + seed) for seed in range(COHORT_DRAWS)]
+        pooled[size] = np.concatenate([o.adjusted(weight, solo)[~o.mated & o.found] for o in outs])
+    strangers = min(int(np.sum(~o.mated)) for o in outs) * COHORT_DRAWS
+    table = [[float(np.quantile(pooled[g], f)) for g in COHORT_SIZES] for f in COHORT_FPIRS]
+    return solo, table, strangers
+
+
+def weight_scan(split: Split, path: str, metric: str) -> None:
+    """TPIR at FPIR 1 % (oracle threshold per draw) for each cohort weight, G = 10 … 1 000 (TUNING half)."""
+    for weight in WEIGHTS:
+        figures = []
+        for size in (10, 50, 200, 1000):
+            size = min(size, len(split.names))
+            outs = [draw(split, path, metric, size, seed) for seed in range(DRAWS if size < split.mated_people else 1)]
+            tp = []
+            for o in outs:
+                adj = np.where(o.found, o.adjusted(weight, 0.0 if weight == 0 else solo_score(split, path, metric)), np.inf)
+                s = np.sort(adj[~o.mated])
+                k = int(np.floor(0.01 * int(np.sum(~o.mated))))
+                t = np.nextafter(s[k], -np.inf)
+                tp.append(float(np.mean(((adj <= t) & o.right)[o.mated])))
+            figures.append(f"G={size} {100 * np.mean(tp):5.1f}")
+        print(f"#   {path} weight {weight:.1f}: TPIR at FPIR 1 %: " + "  ".join(figures))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -219,7 +292,7 @@ def cmd_report(args: argparse.Namespace) -> None:
             for g in GALLERY_SIZES:
                 r = summarise(split, path, args.backend, g, args.strictness)
                 print(f"   G={int(r['G']):5d}  default {100 * r['tpir_default']:5.1f} / {100 * r['fpir_default']:5.1f} %   "
-                      f"op {r['threshold']:.4f} ({r['source']}) {100 * r['tpir_op']:5.1f} / {100 * r['fpir_op']:5.2f} / "
+                      f"op {r['threshold']:.4f}+{r['cohort']:.4f} ({r['source']}) {100 * r['tpir_op']:5.1f} / {100 * r['fpir_op']:5.2f} / "
                       f"{100 * r['wrong_op']:4.2f} %   FNIR@1% {100 * r['fnir@0.01']:5.1f}  FNIR@0.1% {100 * r['fnir@0.001']:5.1f}")
                 curves[f"G={int(r['G'])}"] = det_curve(draw(split, path, metric, min(g, len(split.names)), 0))
             plot = data.OUT / f"det_{args.backend}_{path}_{half}.png"
@@ -301,6 +374,7 @@ def main(argv: list[str] | None = None) -> None:
         q = sub.add_parser(name)
         q.add_argument("--backend", default="dlib")
         q.add_argument("--strictness", default="balanced")
+        q.add_argument("--weight", type=float, default=0.4, help="tables: the cohort rule's runner-up weight")
         q.set_defaults(func=func)
     args = parser.parse_args(argv)
     data.OUT.mkdir(parents=True, exist_ok=True)

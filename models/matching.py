@@ -22,6 +22,7 @@ from numpy.typing import NDArray
 
 from models.embedders.base import l2_normalise
 from models.errors import InvalidInput
+from models.operating_point import CohortRule
 from models.types import Match
 
 METRICS = ("cosine", "l2")
@@ -144,6 +145,8 @@ class Gallery:
         min_margin: a best match that passes the threshold is still Unknown when the runner-up is closer than
             this (in the metric's units): two enrolled people fit about equally well (see
             :mod:`models.operating_point`).
+        cohort: a second rule on the best score and the runner-up's (:class:`models.operating_point.CohortRule`);
+            ``None``: the threshold and margin alone decide.
     """
 
     person_ids: tuple[int, ...]
@@ -152,6 +155,7 @@ class Gallery:
     metric: str
     threshold: float
     min_margin: float = 0.0
+    cohort: CohortRule | None = None
 
     def __post_init__(self) -> None:
         check_metric(self.metric)
@@ -165,13 +169,14 @@ class Gallery:
         metric: str,
         threshold: float,
         min_margin: float = 0.0,
+        cohort: CohortRule | None = None,
     ) -> "Gallery":
         """A gallery with the centroids normalised and stored contiguously as float32.
 
         The int8 index of a large gallery is built on its first search (or by :meth:`prepare`).
         """
         m = np.ascontiguousarray(l2_normalise(matrix)) if len(person_ids) else np.zeros((0, 0), np.float32)
-        return cls(tuple(person_ids), tuple(names), m, metric, threshold, min_margin)
+        return cls(tuple(person_ids), tuple(names), m, metric, threshold, min_margin, cohort)
 
     def __len__(self) -> int:
         return len(self.person_ids)
@@ -286,12 +291,11 @@ class Gallery:
 
     def _match(self, first: int, best_cos: float, runner_up: float | None) -> Match:
         score = float(similarity_to_score(best_cos, self.metric))
-        if runner_up is None:
-            margin = float("inf")
-        else:
-            margin = abs(score - float(similarity_to_score(runner_up, self.metric)))
+        second = None if runner_up is None else float(similarity_to_score(runner_up, self.metric))
+        margin = float("inf") if second is None else abs(score - second)
         pid = self.person_ids[first]
-        if is_accepted(score, self.threshold, self.metric) and margin >= self.min_margin:
+        cohort_ok = self.cohort is None or self.cohort.accepts(score, second)
+        if is_accepted(score, self.threshold, self.metric) and margin >= self.min_margin and cohort_ok:
             return Match(pid, self.names[first], score, margin, pid)
         return Match(None, None, score, margin, pid)
 

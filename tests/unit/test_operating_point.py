@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from models.operating_point import (
+    COHORT_TABLES,
     RATE_TABLES,
     OperatingPoint,
     RateTable,
@@ -128,3 +129,51 @@ def test_a_gallery_with_a_margin_leaves_a_near_tie_unknown() -> None:
     assert tie.name is None and tie.candidate_id == 1 and tie.margin < 0.05
     assert named.name == "Ann"
     assert Gallery.build((1, 2), ("Ann", "Bob"), np.stack([a, b]), "l2", 1.2).search(between)[0].name == "Ann"
+
+
+def test_the_cohort_rule_leaves_a_face_close_to_several_people_unknown() -> None:
+    from models.matching import Gallery
+    from models.operating_point import CohortRule
+
+    a, b, c = np.eye(4, dtype=np.float32)[:3]
+    rule = CohortRule("l2", 0.4, 0.2, solo=1.2)  # best − 0.4 × runner-up must be ≤ 0.2
+    gallery = Gallery.build((1, 2, 3), ("Ann", "Bob", "Cy"), np.stack([a, b, c]), "l2", 1.3, cohort=rule)
+    crowd = a + 0.7 * b + 0.7 * c  # nearest Ann, but about as near Bob: a stranger's pattern
+    ann = a + 0.15 * b
+    unsure, named = gallery.search(np.stack([crowd, ann]))
+    assert unsure.name is None and unsure.candidate_id == 1, "within the threshold, yet not named"
+    assert unsure.score < 1.3 and rule.adjusted(unsure.score, unsure.score + unsure.margin) > 0.2
+    assert named.name == "Ann"
+    plain = Gallery.build((1, 2, 3), ("Ann", "Bob", "Cy"), np.stack([a, b, c]), "l2", 1.3)
+    assert plain.search(crowd)[0].name == "Ann", "without the rule the same face is named"
+    alone = Gallery.build((1,), ("Ann",), a[None], "l2", 1.3, cohort=rule)
+    assert alone.search(ann)[0].name == "Ann", "one enrolled person: compared with the solo runner-up"
+
+
+def test_a_cosine_cohort_rule_works_in_similarity() -> None:
+    from models.operating_point import CohortRule
+
+    rule = CohortRule("cosine", 0.4, 0.3, solo=0.2)
+    assert rule.accepts(0.6, 0.2) and not rule.accepts(0.6, 0.8)
+    assert rule.accepts(0.5, None) and not rule.accepts(0.35, None)
+
+
+@pytest.mark.parametrize("backend, path", sorted(COHORT_TABLES))
+def test_shipped_cohort_rules_are_stricter_for_stricter_settings_and_bigger_galleries(backend: str, path: str) -> None:
+    table = COHORT_TABLES[(backend, path)]
+    stricter = 1 if table.metric == "l2" else -1  # l2: a lower threshold is stricter
+    for size in (1, 10, 200, 1000, 5000):
+        t = [operating_point(backend, table.metric, 0.0, size, s, path).cohort.threshold for s in Strictness]
+        strict, balanced, lenient = (t[list(Strictness).index(s)] for s in (Strictness.STRICT, Strictness.BALANCED, Strictness.LENIENT))
+        assert stricter * strict <= stricter * balanced <= stricter * lenient
+    beyond = [operating_point(backend, table.metric, 0.0, g, Strictness.BALANCED, path) for g in (200, 1000, 5000)]
+    for smaller, bigger in zip(beyond, beyond[1:]):
+        assert stricter * bigger.cohort.threshold < stricter * smaller.cohort.threshold, "more people, stricter rule"
+        assert stricter * bigger.threshold < stricter * smaller.threshold
+
+
+def test_a_users_threshold_has_no_cohort_rule() -> None:
+    backend, path = next(iter(COHORT_TABLES))
+    table = COHORT_TABLES[(backend, path)]
+    point = operating_point(backend, table.metric, 0.5, 50, Strictness.BALANCED, path, override=0.45)
+    assert point.source == "user" and point.cohort is None
