@@ -11,7 +11,7 @@ cache, so a rerun is cheap).
 3. ``celeb``: five-celebrity — enroll ``train`` with the facenet backend, ``train --enrolled --out``, switch to the
    tuned backend (re-embed), identify ``val``.
 
-Usage: ``python bench/bench_train.py [yale[:EPOCHS:LR[:BACKGROUND_DIR]]|speed[:nomirror]|celeb|gpu ...]`` (default: yale speed celeb); figures are printed and written to
+Usage: ``python bench/bench_train.py [yale[:EPOCHS:LR[:BACKGROUND_DIR]]|speed[:nomirror]|celeb|gpu[:PHOTOS:EPOCHS] ...]`` (default: yale speed celeb); figures are printed and written to
 ``bench/out/bench_train.json``. ``ROLLCALL_CACHE`` must hold the FaceNet weights (``models fetch facenet``).
 """
 
@@ -75,12 +75,13 @@ def yale(results: dict, epochs: int, background: str | None, learning_rate: floa
 def _unseen(config, spec, tree: dict, work: Path) -> dict:
     """Verification among never-trained people's photos with the base head and the tuned head."""
     from models.train.metrics import labelled_verification
-    from models.train.networks import base_model, build_full, split_facenet
+    from models.train.backbone import head_parts
+    from models.train.networks import base_model
     from models.train.trainer import BEST, HeadJob
 
     faces = training.cached_tree(config, spec, tree, False, _quiet, centre_fallback=True)
     base = base_model("facenet")
-    backbone, head = split_facenet(build_full(base, Path(config.cache_dir)))
+    backbone, head = head_parts(base, Path(config.cache_dir))
     cache = training.FeatureCache(Path(config.cache_dir) / "train-cache" / "features-facenet.npz")
     feats = cache.features(backbone, base, faces.crops, _quiet, lambda: False)
     cache.save()
@@ -92,16 +93,16 @@ def _unseen(config, spec, tree: dict, work: Path) -> dict:
             "before": before, "after": after}
 
 
-def _thousand_photos() -> dict[str, list[Path]]:
-    """1 000 lfw-dev photos: the people with the most photos first (at least 4 each)."""
+def _thousand_photos(limit: int = 1000) -> dict[str, list[Path]]:
+    """``limit`` (1 000) lfw-dev photos: the people with the most photos first (at least 4 each)."""
     tree = folder_tree(SHARED / "data" / "lfw-dev" / "images", 4)
     chosen, total = {}, 0
     for name in sorted(tree, key=lambda n: (-len(tree[n]), n)):
-        take = tree[name][: min(len(tree[name]), 1000 - total)]
+        take = tree[name][: min(len(tree[name]), limit - total)]
         if len(take) >= 2:
             chosen[name] = take
             total += len(take)
-        if total >= 1000:
+        if total >= limit:
             break
     return chosen
 
@@ -109,10 +110,12 @@ def _thousand_photos() -> dict[str, list[Path]]:
 def speed(results: dict, mirror: bool = True) -> None:
     """1 000 lfw-dev photos, head mode, 10 epochs, fresh feature cache (``mirror``: features of the mirror image
     too, as the app does by default)."""
-    from models.train.networks import base_model, build_full, split_facenet
+    from models.train.backbone import head_parts
+    from models.train.networks import base_model
     from models.train.sampling import PKConfig
-    from models.train.trainer import HeadJob, TrainConfig, fit
+    from models.train.trainer import HeadJob, TrainConfig, TrainData, fit
 
+    load_start = os.getloadavg()
     chosen = _thousand_photos()
     config = build_config(data_dir=str(OUT / "data"))
     spec = training.TrainSpec(source="folder")
@@ -121,34 +124,39 @@ def speed(results: dict, mirror: bool = True) -> None:
     detect_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     base = base_model("facenet")
-    backbone, head = split_facenet(build_full(base, Path(config.cache_dir)))
+    backbone, head = head_parts(base, Path(config.cache_dir))
     build_s = time.perf_counter() - t1
     with tempfile.TemporaryDirectory() as tmp:
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
         feats = training.FeatureCache(Path(tmp) / "f.npz", mirror).features(backbone, base, faces.crops, _quiet,
                                                                             lambda: False)
-        feat_s = time.perf_counter() - t2
+        feat_s, feat_cpu = time.perf_counter() - t2, time.process_time() - c2
         job = HeadJob(head, feats)
-        t3 = time.perf_counter()
-        res = fit(job, faces.labels, np.zeros(len(faces), bool), None, None, TrainConfig(epochs=10, pk=PKConfig(8, 4)),
-                  Path(tmp), _quiet, lambda: False, lambda e: None)
-        fit_s = time.perf_counter() - t3
+        t3, c3 = time.perf_counter(), time.process_time()
+        res = fit(job, TrainData(faces.labels, np.zeros(len(faces), bool)), TrainConfig(epochs=10, pk=PKConfig(8, 4)),
+                  Path(tmp))
+        fit_s, fit_cpu = time.perf_counter() - t3, time.process_time() - c3
     results["speed" if mirror else "speed_nomirror"] = {"mirror": mirror, "photos": len(faces), "people": len(chosen), "epochs": len(res.epochs),
                         "detect_align_s": round(detect_s, 1), "build_model_s": round(build_s, 1),
                         "features_s": round(feat_s, 1), "train_s": round(fit_s, 1),
                         "features_plus_train_s": round(feat_s + fit_s, 1),
-                        "epoch_seconds": [e.seconds for e in res.epochs], "load_average": os.getloadavg()}
+                        "features_cpu_s": round(feat_cpu, 1), "train_cpu_s": round(fit_cpu, 1),
+                        "build_features_train_s": round(build_s + feat_s + fit_s, 1),
+                        "backbone": type(backbone).__name__,
+                        "epoch_seconds": [e.seconds for e in res.epochs], "load_average_start": load_start,
+                        "load_average_end": os.getloadavg()}
 
 
-def gpu(results: dict) -> None:
+def gpu(results: dict, photos: int = 1000, epochs: int = 10) -> None:
     """Full mode (every layer, BatchNorm frozen, mixed precision + XLA on a GPU): 1 000 lfw-dev photos × 10 epochs,
-    P×K = 16×4; training wall time and images per second (augmentation on the CPU included)."""
+    P×K = 16×4; training wall time and images per second (augmentation on the CPU included). Fewer ``photos``
+    and ``epochs`` make a smoke check (``gpu:64:1``)."""
     from models.train.networks import base_model, build_full, freeze_batchnorm
     from models.train.sampling import PKConfig
-    from models.train.trainer import FullJob, TrainConfig, fit
+    from models.train.trainer import FullJob, Hooks, TrainConfig, TrainData, fit
 
     config = build_config(data_dir=str(OUT / "data"))
-    faces = training.cached_tree(config, training.TrainSpec(source="folder"), _thousand_photos(), True, _quiet)
+    faces = training.cached_tree(config, training.TrainSpec(source="folder"), _thousand_photos(photos), True, _quiet)
     device, on_gpu = training._device_setup("full")
     model = build_full(base_model("facenet"), Path(config.cache_dir))
     freeze_batchnorm(model)
@@ -156,12 +164,13 @@ def gpu(results: dict) -> None:
     pk = PKConfig(16, 4)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        res = fit(job, faces.labels, np.zeros(len(faces), bool), None, None, TrainConfig(epochs=10, pk=pk, learning_rate=1e-4),
-                  Path(tmp), _quiet, lambda: False, lambda e: log.info("%s", e), jit=on_gpu)
+        res = fit(job, TrainData(faces.labels, np.zeros(len(faces), bool)),
+                  TrainConfig(epochs=epochs, pk=pk, learning_rate=1e-4, jit=on_gpu), Path(tmp),
+                  Hooks(on_epoch=lambda e: log.info("%s", e)))
         wall = time.perf_counter() - t0
     steps = sum(1 for _ in res.epochs) * int(np.ceil(len(faces) / (pk.people * pk.per_person)))
     images = steps * pk.people * pk.per_person
-    results["gpu"] = {"device": device, "photos": len(faces), "epochs": len(res.epochs), "train_wall_s": round(wall, 1),
+    results["gpu" if photos == 1000 and epochs == 10 else "gpu_smoke"] = {"device": device, "photos": len(faces), "epochs": len(res.epochs), "train_wall_s": round(wall, 1),
                       "images_per_s": round(images / wall, 1), "epoch_seconds": [e.seconds for e in res.epochs],
                       "losses": [round(e.loss, 4) for e in res.epochs]}
 
@@ -224,7 +233,10 @@ if __name__ == "__main__":
                  float(parts[1]) if len(parts) > 1 else 1e-3)
         elif name == "speed":
             speed(results, arg != "nomirror")
+        elif name == "gpu":  # gpu[:PHOTOS:EPOCHS]
+            parts = [int(v) for v in arg.split(":")] if arg else []
+            gpu(results, *parts)
         else:
-            {"celeb": celeb, "gpu": gpu}[name](results)
+            {"celeb": celeb}[name](results)
         path.write_text(json.dumps(results, indent=2, default=str))
         print(json.dumps({k: v for k, v in results.items() if k.startswith(name)}, indent=2, default=str), flush=True)
