@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="face detector for --data photos")
     p.add_argument("--no-mirror", action="store_true",
                    help="head mode: skip the mirror images' features (half the feature extraction time)")
+    p.add_argument("--mirror-all", action="store_true",
+                   help="head mode: mirror features of every photo, also beyond 400 training photos (slower)")
     p.add_argument("--centre-fallback", action="store_true",
                    help="--data photos are centred face crops: where no face is found, use the centre box (counted)")
     p.add_argument("--check-detect", action="store_true", help="only report how many faces each --data photo has")
@@ -65,7 +67,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
                      epochs=args.epochs, margin=args.margin, people=people, per_person=args.per_person,
                      learning_rate=args.learning_rate, holdout=args.holdout, detector=args.train_detector,
                      seed=args.seed, out_name=args.out, miner=args.miner, guard_per_fold=args.guard_per_fold,
-                     centre_fallback=args.centre_fallback, mirror=not args.no_mirror)
+                     centre_fallback=args.centre_fallback, mirror=not args.no_mirror, mirror_all=args.mirror_all)
 
 
 def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:

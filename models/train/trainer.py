@@ -257,7 +257,7 @@ def make_step(job: Job, cfg: TrainConfig, total_steps: int) -> tuple[Callable[[A
 
 
 @dataclass
-class _Progress:
+class _RunState:
     """Where a run stands after its last finished epoch (saved in ``state.json`` for resuming)."""
 
     before: dict[str, Any]
@@ -302,7 +302,7 @@ def fit(job: Job, data: TrainData, cfg: TrainConfig, work_dir: Path, hooks: Hook
     state = _resume(job, opt, data, cfg, work_dir, rng) if resume else None
     if state is None:
         before = evaluate_job(job, n, data.labels, data.heldout, data.guard)
-        state = _Progress(before, _score(before["heldout"]))
+        state = _RunState(before, _score(before["heldout"]))
         job.save(best_path)
     epochs = _Epochs(job, step, data, cfg, steps, rng, hooks)
     cancelled = False
@@ -330,7 +330,7 @@ def _config_key(cfg: TrainConfig) -> dict[str, Any]:
     return json.loads(json.dumps({k: v for k, v in asdict(cfg).items() if k != "jit"}))
 
 
-def _save_state(work_dir: Path, state: _Progress, cfg: TrainConfig, data: TrainData, rng: np.random.Generator,
+def _save_state(work_dir: Path, state: _RunState, cfg: TrainConfig, data: TrainData, rng: np.random.Generator,
                 opt: Any) -> None:
     """Write the optimizer's variables and ``state.json`` (atomically, the latter last: it names the epoch)."""
     import os
@@ -355,7 +355,7 @@ def _plain(value: Any) -> Any:
 
 
 def _resume(job: Job, opt: Any, data: TrainData, cfg: TrainConfig, work_dir: Path,
-            rng: np.random.Generator) -> _Progress | None:
+            rng: np.random.Generator) -> _RunState | None:
     """Load the last finished epoch's weights, optimizer and random state; None when no epoch finished.
 
     Raises:
@@ -384,7 +384,7 @@ def _resume(job: Job, opt: Any, data: TrainData, cfg: TrainConfig, work_dir: Pat
     best = float("nan") if saved["best"] is None else float(saved["best"])
     history = [EpochStats(**e) for e in saved["history"]]
     log.info("resuming %s after epoch %d", work_dir, saved["epoch"])
-    return _Progress(saved["before"], best, saved["epoch"], saved["best_epoch"], saved["stale"], saved["stopped"], history)
+    return _RunState(saved["before"], best, saved["epoch"], saved["best_epoch"], saved["stale"], saved["stopped"], history)
 
 
 class _Epochs:

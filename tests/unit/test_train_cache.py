@@ -120,3 +120,27 @@ def test_resume_without_an_interrupted_run_is_one_line(cache_dir: Path, tmp_path
     _, err = capsys.readouterr()
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1 and "no interrupted training run" in lines[0]
+
+
+def test_mirror_features_of_every_photo_for_small_sets_and_of_held_out_photos_for_large_ones() -> None:
+    small = np.zeros(50, bool)
+    small[::5] = True
+    large = np.zeros(1000, bool)
+    large[::5] = True
+    spec = training.TrainSpec()
+    assert training.mirror_rows(spec, small).all()
+    assert np.array_equal(training.mirror_rows(spec, large), large)  # 800 training photos: held-out ones only
+    assert training.mirror_rows(training.TrainSpec(mirror_all=True), large).all()
+    assert not training.mirror_rows(training.TrainSpec(mirror=False), small).any()
+
+
+def test_user_features_compute_the_mirror_view_only_where_asked() -> None:
+    crops = np.random.default_rng(2).integers(0, 255, (6, 8, 8, 3), dtype=np.uint8)
+    rows = np.array([True, False, False, True, False, False])
+    backbone = FakeBackbone()
+    feats = training.user_features(backbone, TINY, crops, rows, training.Hooks())
+    assert feats.shape == (6, 2, 3) and backbone.images == 2 * 2 + 4
+    both = embed_features(FakeBackbone(), crops, TINY)
+    np.testing.assert_allclose(feats[:, 0], both[:, 0], rtol=1e-6)  # the original view is the same either way
+    np.testing.assert_allclose(feats[rows, 1], both[rows, 1], rtol=1e-6)
+    np.testing.assert_array_equal(feats[~rows, 1], feats[~rows, 0])
