@@ -197,12 +197,15 @@ def plan_training(config: AppConfig, spec: TrainSpec) -> TrainPlan:
 
 
 def estimate_seconds(photos: int, spec: TrainSpec, device: str) -> float:
-    """A rough duration: head mode is dominated by feature extraction (≈ 0.045 s a photo on an idle 2-core CPU
-    through onnxruntime, both mirror images; half without the mirror), full mode by the epochs (≈ 0.5 s a
-    photo-epoch on a CPU, 5 ms on a GPU)."""
-    per_feature = (0.045 if device == "CPU" else 0.004) / (1 if spec.mirror else 2)
+    """A rough duration: head mode is dominated by feature extraction (≈ 0.025 s an image on an idle 2-core CPU
+    through onnxruntime; a photo and, see :func:`mirror_rows`, maybe its mirror image), full mode by the epochs
+    (≈ 0.5 s a photo-epoch on a CPU, 5 ms on a GPU)."""
+    per_image = 0.025 if device == "CPU" else 0.002
     if spec.mode == "head":
-        return round(photos * per_feature + spec.epochs * photos * 0.0005 + 20.0, 1)
+        training_photos = round(photos * (1 - spec.holdout))
+        mirrored = 0 if not spec.mirror else photos if spec.mirror_all or training_photos <= MIRROR_ALL_UP_TO \
+            else photos - training_photos
+        return round((photos + mirrored) * per_image + spec.epochs * photos * 0.0005 + 20.0, 1)
     per_step = 0.5 if device == "CPU" else 0.005
     return round(spec.epochs * photos * per_step + 30.0, 1)
 
