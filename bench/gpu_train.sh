@@ -12,4 +12,10 @@ PY=${PYTHON:-.venv/bin/python}
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || echo "no nvidia-smi: TensorFlow will say what it finds"
 "$PY" -c "import tensorflow as tf; print('TensorFlow', tf.__version__, 'GPUs:', tf.config.list_physical_devices('GPU'))"
-"$PY" bench/bench_train.py gpu
+# Optional arguments PHOTOS EPOCHS make a smoke check, e.g. `CUDA_VISIBLE_DEVICES= bench/gpu_train.sh 64 1` on a CPU
+# (written under "gpu_smoke" instead of "gpu").
+if [ $# -ge 2 ]; then
+  "$PY" bench/bench_train.py "gpu:$1:$2"
+else
+  "$PY" bench/bench_train.py gpu
+fi

@@ -34,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="face detector for --data photos")
     p.add_argument("--no-mirror", action="store_true",
                    help="head mode: skip the mirror images' features (half the feature extraction time)")
+    p.add_argument("--mirror-all", action="store_true",
+                   help="head mode: mirror features of every photo, also beyond 400 training photos (slower)")
     p.add_argument("--centre-fallback", action="store_true",
                    help="--data photos are centred face crops: where no face is found, use the centre box (counted)")
     p.add_argument("--check-detect", action="store_true", help="only report how many faces each --data photo has")
@@ -43,6 +45,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="NAME", help="keep the tuned model as backend NAME (if it is not worse)")
     p.add_argument("--export", default="onnx", metavar="LIST", help="with --out: onnx,savedmodel,tflite,tflite-int8")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the last interrupted run from its last finished epoch (same options and split)")
+    p.add_argument("--clear-cache", action="store_true",
+                   help="delete the train cache (general faces' crops and features) and interrupted runs, then exit")
     p.set_defaults(func=cmd_train)
 
 
@@ -61,7 +67,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
                      epochs=args.epochs, margin=args.margin, people=people, per_person=args.per_person,
                      learning_rate=args.learning_rate, holdout=args.holdout, detector=args.train_detector,
                      seed=args.seed, out_name=args.out, miner=args.miner, guard_per_fold=args.guard_per_fold,
-                     centre_fallback=args.centre_fallback, mirror=not args.no_mirror)
+                     centre_fallback=args.centre_fallback, mirror=not args.no_mirror, mirror_all=args.mirror_all)
 
 
 def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
@@ -69,7 +75,14 @@ def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services import training
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ notices would bury the progress bar
-    spec = spec_from_args(args)
+    if args.clear_cache:
+        files, size = training.clear_cache(ctx.config)
+        print(f"deleted {count(files, 'file')} ({size / 2**20:.1f} MB) of training cache and interrupted runs")
+        return 0
+    resume = _resumable(ctx) if args.resume else None
+    spec = training.resumable_spec(resume) if resume else spec_from_args(args)
+    if resume:
+        args.out = args.out or spec.out_name
     if args.check_detect:
         return _check_detect(ctx, spec)
     plan = training.plan_training(ctx.config, spec)
@@ -85,12 +98,29 @@ def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
                          f"held-out accuracy {acc}, {e.seconds:.1f} s\n")
 
     try:
-        outcome = training.run_training(ctx.config, spec, bar, lambda: False, on_epoch)
+        outcome = training.run_training(ctx.config, spec, bar, lambda: False, on_epoch,
+                                        None if resume is None else str(resume))
     finally:
         bar.close()
     kept = _keep(ctx, outcome, args)
     _report(outcome, kept, args.json)
     return 0
+
+
+def _resumable(ctx: AppContext) -> Any:
+    """The newest interrupted run's folder.
+
+    Raises:
+        InvalidInput: there is none.
+    """
+    from app.services import training
+    from models.errors import InvalidInput
+
+    runs = training.interrupted_runs(ctx.config)
+    if not runs:
+        raise InvalidInput("no interrupted training run to continue; start one with `python main.py train`")
+    sys.stderr.write(f"continuing the run in {runs[0]} with its own options\n")
+    return runs[0]
 
 
 def _keep(ctx: AppContext, outcome: Any, args: argparse.Namespace) -> str | None:

@@ -157,23 +157,3 @@ def device_name() -> str:
         return "CPU"
     details = tf.config.experimental.get_device_details(gpus[0])
     return str(details.get("device_name", "GPU"))
-
-
-def embed_features(backbone: Any, crops: NDArray[np.uint8], base: BaseModel, batch: int = 32,
-                   should_stop: Any = None, progress: Any = None, mirror: bool = True) -> NDArray[np.float32] | None:
-    """Backbone features ``(N, 2, F)`` of the crops and of their mirror images (None when stopped); without
-    ``mirror`` the second view repeats the first (half the work)."""
-    out = []
-    for start in range(0, len(crops), batch):
-        if should_stop is not None and should_stop():
-            return None
-        x = standardize(base, crops[start : start + batch])
-        both = np.concatenate([x, x[:, :, ::-1]]) if mirror else x
-        f = np.asarray(backbone(both, training=False))
-        n = len(x)
-        out.append(np.stack([f[:n], f[n:] if mirror else f], axis=1))
-        if progress is not None:
-            progress(min(start + batch, len(crops)), len(crops), "computing backbone features")
-    if not out:
-        return np.zeros((0, 2, int(backbone.output.shape[-1])), np.float32)
-    return np.concatenate(out).astype(np.float32)

@@ -109,3 +109,27 @@ def test_discard_leaves_nothing_behind(outcome: training.TrainOutcome) -> None:
     assert Path(outcome.work_dir).is_dir()
     training.discard_model(outcome)
     assert not Path(outcome.work_dir).exists()
+
+
+def test_an_interrupted_run_resumes_from_its_last_finished_epoch(enrolled: Path) -> None:
+    config = _config(enrolled)
+    spec = training.TrainSpec(source="enrolled", epochs=3, margin=1.0, learning_rate=0.01, people=3, per_person=4,
+                              holdout=0.3, guard_per_fold=0, patience=4)
+
+    def ctrl_c_after_epoch_one(stats: training.EpochStats) -> None:
+        if stats.epoch == 1:
+            raise KeyboardInterrupt
+
+    earlier = set(training.interrupted_runs(config))
+    with pytest.raises(KeyboardInterrupt):
+        training.run_training(config, spec, lambda *a: None, lambda: False, ctrl_c_after_epoch_one)
+    runs = [r for r in training.interrupted_runs(config) if r not in earlier]
+    assert len(runs) == 1 and training.resumable_spec(runs[0]) == spec
+    seen: list[training.EpochStats] = []
+    out = training.run_training(config, spec, lambda *a: None, lambda: False, seen.append, str(runs[0]))
+    try:
+        assert [e.epoch for e in seen] == [2, 3] and [e.epoch for e in out.epochs] == [1, 2, 3]
+        assert out.work_dir == str(runs[0]) and runs[0] not in training.interrupted_runs(config)
+        assert out.before["heldout"]["pairs"] > 20 and out.after["heldout"]["auc"] >= out.before["heldout"]["auc"] - 1e-9
+    finally:
+        training.discard_model(out)
