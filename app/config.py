@@ -196,6 +196,21 @@ def _validate(name: str, value: object, default: object, raw: dict[str, object])
     return value
 
 
+def check_station(value: str) -> str:
+    """A station name as it will be saved (stripped), checked as the settings file's ``station`` is.
+
+    Raises:
+        InvalidInput: blank, longer than 100 characters, or holding control characters.
+    """
+    try:
+        return str(_validate("station", value, "", {}))
+    except ValueError:
+        raise InvalidInput(
+            f"station name {_describe(value)} is not usable: give 1 to {_TEXT_LIMITS['station']} characters "
+            "(letters, digits, spaces, punctuation), e.g. 'Front door'"
+        ) from None
+
+
 _NUMBER_RANGES = {"cooldown_s": (0.0, 7 * 24 * 3600.0), "max_image_megapixels": (1.0, 1000.0)}
 _TEXT_LIMITS = {"station": 100}
 
