@@ -157,7 +157,12 @@ def _mixed(base: str, photo: bytes, start: int, count: int, identify_every: int,
 
     lock = threading.Lock()
     todo = iter(range(start, start + count))
-    counts = {"identify": 0, "health": 0, "errors": 0}
+    counts = {"identify": 0, "health": 0, "errors": 0, "dropped_connections": 0}
+
+    def send(http: httpx.Client, i: int) -> tuple[str, int]:
+        if i % identify_every == 0:
+            return "identify", http.post("/v1/identify", files=[("image", ("p.jpg", photo, "image/jpeg"))]).status_code
+        return "health", http.get("/v1/health").status_code
 
     def client() -> None:
         with httpx.Client(base_url=base, timeout=120) as http:
@@ -166,13 +171,15 @@ def _mixed(base: str, photo: bytes, start: int, count: int, identify_every: int,
                     i = next(todo, None)
                 if i is None:
                     return
-                if i % identify_every == 0:
-                    kind, answer = "identify", http.post("/v1/identify", files=[("image", ("p.jpg", photo, "image/jpeg"))])
-                else:
-                    kind, answer = "health", http.get("/v1/health")
+                try:
+                    kind, status = send(http, i)
+                except httpx.TransportError:  # a kept-alive connection closed under us: count it, send again
+                    with lock:
+                        counts["dropped_connections"] += 1
+                    kind, status = send(http, i)
                 with lock:
                     counts[kind] += 1
-                    counts["errors"] += answer.status_code != 200
+                    counts["errors"] += status != 200
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     for t in threads:
@@ -185,7 +192,7 @@ def _mixed(base: str, photo: bytes, start: int, count: int, identify_every: int,
 def _soak(base: str, pid: int, photo: bytes, args: argparse.Namespace) -> dict[str, Any]:
     """``args.soak`` mixed requests in steps of :data:`SOAK_STEP`, the server's RSS after each step."""
     _wait_ready(base)
-    totals = {"identify": 0, "health": 0, "errors": 0}
+    totals = {"identify": 0, "health": 0, "errors": 0, "dropped_connections": 0}
     readings = [{"requests": 0, "rss_mb": round(_rss_mb(pid), 1), "seconds": 0.0}]
     print(f"requests {0:>6}: server RSS {readings[0]['rss_mb']:.1f} MB", flush=True)
     t0 = time.perf_counter()
