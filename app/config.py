@@ -237,17 +237,18 @@ def _remote_backend(remote_url: str | None) -> str:
     Raises:
         BackendUnavailable: no URL, or it names no known backend.
     """
-    from models.embedders.registry import BACKENDS
+    from models.embedders.registry import known_backends
     from models.embedders.remote import model_name
     from models.errors import BackendUnavailable
 
     if not remote_url:
         raise BackendUnavailable("--backend remote needs --remote-url http://HOST:PORT/v1/models/NAME (or ROLLCALL_REMOTE_URL)")
     name = model_name(remote_url)
-    if name not in BACKENDS:
+    known = known_backends(default_cache_dir())  # a fine-tuned model exported for TF Serving counts too
+    if name not in known:
         raise BackendUnavailable(
             f"--remote-url names the model {name!r}, which Rollcall does not know; name the server's model after "
-            f"one of: {', '.join(sorted(BACKENDS))}"
+            f"one of: {', '.join(known)}"
         )
     return name
 

@@ -12,6 +12,7 @@ import pytest
 from numpy.typing import NDArray
 
 import main
+from app.config import build_config
 from models.embedders.base import l2_normalise
 from models.embedders.registry import EmbedderOptions, create_embedder
 from models.imageio import load_image
@@ -86,6 +87,8 @@ def test_a_tuned_model_exports_in_tf_serving_layout_with_the_local_embeddings(tu
     assert sorted(p.name for p in (serving / "tiny-net").iterdir()) == ["1", "2"], "no partial folder left"
     assert main.run(["models", "export", "tiny-net", "--savedmodel", str(serving), "--version", "2"]) == 1
     assert "exists already" in capsys.readouterr().err
+    remote = build_config(str(tmp_path / "station"), backend="remote", remote_url="http://tfs:8501/v1/models/tiny-net")
+    assert remote.engine.backend == "tiny-net", "a station can use the exported model through --backend remote"
 
 
 def test_facenet_exports_from_its_keras_code_with_the_local_embeddings(tmp_path: Path, capsys) -> None:
