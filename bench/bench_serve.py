@@ -206,9 +206,10 @@ def _soak(base: str, pid: int, photo: bytes, args: argparse.Namespace) -> dict[s
         readings.append(reading)
         print(f"requests {done:>6}: server RSS {reading['rss_mb']:.1f} MB ({reading['seconds']:.0f} s)", flush=True)
     rss = [r["rss_mb"] for r in readings]
+    warm = rss[1] if len(rss) > 1 else rss[0]  # after the first step: models loaded, caches filled
     return {"mode": "soak", "photo": "320x240 JPEG (obama_small.jpg)", "identify_every": args.identify_every,
-            **totals, "readings": readings, "rss_first_step_mb": rss[1] if len(rss) > 1 else rss[0],
-            "rss_end_mb": rss[-1], "growth_after_first_step_mb": round(rss[-1] - (rss[1] if len(rss) > 1 else rss[0]), 1)}  # fmt: skip
+            **totals, "readings": readings, "rss_first_step_mb": warm, "rss_end_mb": rss[-1],
+            "growth_after_first_step_mb": round(rss[-1] - warm, 1)}  # fmt: skip
 
 
 def _measure(base: str, pid: int, photo: bytes, args: argparse.Namespace) -> dict[str, Any]:

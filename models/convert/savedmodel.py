@@ -61,7 +61,12 @@ Network = Callable[[Any], Any]
 
 
 def export_backend(
-    name: str, cache_dir: Path, root: Path, version: int | None = None, flip: bool = True, progress: Progress = no_progress
+    name: str,
+    cache_dir: Path,
+    root: Path,
+    version: int | None = None,
+    flip: bool = True,
+    progress: Progress = no_progress,
 ) -> Path:
     """Write backend ``name`` as a SavedModel at ``root/name/VERSION`` (TF Serving's layout).
 
