@@ -196,6 +196,21 @@ def _validate(name: str, value: object, default: object, raw: dict[str, object])
     return value
 
 
+def check_station(value: str) -> str:
+    """A station name as it will be saved (stripped), checked as the settings file's ``station`` is.
+
+    Raises:
+        InvalidInput: blank, longer than 100 characters, or holding control characters.
+    """
+    try:
+        return str(_validate("station", value, "", {}))
+    except ValueError:
+        raise InvalidInput(
+            f"station name {_describe(value)} is not usable: give 1 to {_TEXT_LIMITS['station']} characters "
+            "(letters, digits, spaces, punctuation), e.g. 'Front door'"
+        ) from None
+
+
 _NUMBER_RANGES = {"cooldown_s": (0.0, 7 * 24 * 3600.0), "max_image_megapixels": (1.0, 1000.0)}
 _TEXT_LIMITS = {"station": 100}
 
@@ -222,17 +237,18 @@ def _remote_backend(remote_url: str | None) -> str:
     Raises:
         BackendUnavailable: no URL, or it names no known backend.
     """
-    from models.embedders.registry import BACKENDS
+    from models.embedders.registry import known_backends
     from models.embedders.remote import model_name
     from models.errors import BackendUnavailable
 
     if not remote_url:
         raise BackendUnavailable("--backend remote needs --remote-url http://HOST:PORT/v1/models/NAME (or ROLLCALL_REMOTE_URL)")
     name = model_name(remote_url)
-    if name not in BACKENDS:
+    known = known_backends(default_cache_dir())  # a fine-tuned model exported for TF Serving counts too
+    if name not in known:
         raise BackendUnavailable(
             f"--remote-url names the model {name!r}, which Rollcall does not know; name the server's model after "
-            f"one of: {', '.join(sorted(BACKENDS))}"
+            f"one of: {', '.join(known)}"
         )
     return name
 

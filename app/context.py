@@ -26,6 +26,7 @@ class AppContext:
         self.config = config
         self._database: Database | None = None
         self._repo: Repository | None = None
+        self._repo_station = ""
         self._engine: FaceEngine | None = None
         self._lock = threading.Lock()
 
@@ -39,7 +40,8 @@ class AppContext:
     @property
     def repo(self) -> Repository:
         """The repository; attendance it records names this station (the ``station`` setting)."""
-        if self._repo is None:
+        if self._repo is None or self._repo_station != self.config.station:  # renamed in Settings: new marks
+            self._repo_station = self.config.station
             self._repo = Repository(self.database, station=self.config.station)
         return self._repo
 

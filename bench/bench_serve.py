@@ -10,6 +10,14 @@ Example (loopback only)::
     nice -n 10 python bench/bench_serve.py --requests 60 --memory-requests 1000
 
 Writes ``bench/out/bench_serve.json``.
+
+Soak mode (``--soak N``, the levels are skipped): N small requests from 4 clients, a mix of ``POST
+/v1/identify`` on a 320×240 photo (every ``--identify-every``-th request) and ``GET /v1/health`` (which reads the
+database), printing the server's resident memory at the start, after every 1 000 requests and at the end::
+
+    nice -n 10 python bench/bench_serve.py --soak 10000
+
+Writes ``bench/out/bench_serve_soak.json``.
 """
 
 from __future__ import annotations
@@ -32,6 +40,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 OUT = REPO / "bench" / "out" / "bench_serve.json"
+SOAK_OUT = REPO / "bench" / "out" / "bench_serve_soak.json"
+SOAK_STEP = 1000
+"""Requests between two memory readings in soak mode."""
 
 
 def _photo_640x480(source: Path) -> bytes:
@@ -98,8 +109,10 @@ def main() -> int:
     parser.add_argument("--level-s", type=float, default=90.0, help="stop a level after this many seconds")
     parser.add_argument("--memory-requests", type=int, default=1000, help="requests between the two memory readings")
     parser.add_argument("--photo", type=Path, default=REPO.parent / "shared/data/face-recognition-examples/examples/obama.jpg")
+    parser.add_argument("--soak", type=int, metavar="N", help="soak mode: N small requests, memory every 1 000")
+    parser.add_argument("--identify-every", type=int, default=4, help="soak: every n-th request is an identify")
     args = parser.parse_args()
-    photo = _photo_640x480(args.photo)
+    photo = (args.photo.parent / "obama_small.jpg").read_bytes() if args.soak else _photo_640x480(args.photo)
     with tempfile.TemporaryDirectory(prefix="rollcall-bench-serve-") as tmp:
         data = Path(tmp) / "data"
         enrol = [sys.executable, str(REPO / "main.py"), "--data-dir", str(data), "enroll", "--name", "Obama", str(args.photo)]
@@ -110,29 +123,99 @@ def main() -> int:
         cmd = [sys.executable, str(REPO / "main.py"), "--data-dir", str(data), "serve", "--port", str(port), "--rate", "0"]
         server = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            report = _measure(f"http://127.0.0.1:{port}", server.pid, photo, args)
+            measure = _soak if args.soak else _measure
+            report = measure(f"http://127.0.0.1:{port}", server.pid, photo, args)
         finally:
             server.terminate()
             server.wait(timeout=30)
     report["cpu_count"] = os.cpu_count()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(report, indent=2))
+    out = SOAK_OUT if args.soak else OUT
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     return 0
 
 
-def _measure(base: str, pid: int, photo: bytes, args: argparse.Namespace) -> dict[str, Any]:
+def _wait_ready(base: str) -> None:
     import httpx
 
     deadline = time.monotonic() + 180
     while True:
         try:
             if httpx.get(f"{base}/v1/health", timeout=5).status_code == 200:
-                break
+                return
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise
         time.sleep(0.5)
+
+
+def _mixed(base: str, photo: bytes, start: int, count: int, identify_every: int, clients: int = 4) -> dict[str, int]:
+    """Requests ``start`` .. ``start + count - 1`` (request i is an identify when i % identify_every == 0, else a
+    health check) over ``clients`` threads; counts of each kind and of answers other than 200."""
+    import httpx
+
+    lock = threading.Lock()
+    todo = iter(range(start, start + count))
+    counts = {"identify": 0, "health": 0, "errors": 0, "dropped_connections": 0}
+
+    def send(http: httpx.Client, i: int) -> tuple[str, int]:
+        if i % identify_every == 0:
+            return "identify", http.post("/v1/identify", files=[("image", ("p.jpg", photo, "image/jpeg"))]).status_code
+        return "health", http.get("/v1/health").status_code
+
+    def client() -> None:
+        with httpx.Client(base_url=base, timeout=120) as http:
+            while True:
+                with lock:
+                    i = next(todo, None)
+                if i is None:
+                    return
+                try:
+                    kind, status = send(http, i)
+                except httpx.TransportError:  # a kept-alive connection closed under us: count it, send again
+                    with lock:
+                        counts["dropped_connections"] += 1
+                    kind, status = send(http, i)
+                with lock:
+                    counts[kind] += 1
+                    counts["errors"] += status != 200
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return counts
+
+
+def _soak(base: str, pid: int, photo: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """``args.soak`` mixed requests in steps of :data:`SOAK_STEP`, the server's RSS after each step."""
+    _wait_ready(base)
+    totals = {"identify": 0, "health": 0, "errors": 0, "dropped_connections": 0}
+    readings = [{"requests": 0, "rss_mb": round(_rss_mb(pid), 1), "seconds": 0.0}]
+    print(f"requests {0:>6}: server RSS {readings[0]['rss_mb']:.1f} MB", flush=True)
+    t0 = time.perf_counter()
+    done = 0
+    while done < args.soak:
+        step = min(SOAK_STEP, args.soak - done)
+        for key, value in _mixed(base, photo, done, step, max(1, args.identify_every)).items():
+            totals[key] += value
+        done += step
+        reading = {"requests": done, "rss_mb": round(_rss_mb(pid), 1), "seconds": round(time.perf_counter() - t0, 1)}
+        readings.append(reading)
+        print(f"requests {done:>6}: server RSS {reading['rss_mb']:.1f} MB ({reading['seconds']:.0f} s)", flush=True)
+    rss = [r["rss_mb"] for r in readings]
+    warm = rss[1] if len(rss) > 1 else rss[0]  # after the first step: models loaded, caches filled
+    return {"mode": "soak", "photo": "320x240 JPEG (obama_small.jpg)", "identify_every": args.identify_every,
+            **totals, "readings": readings, "rss_first_step_mb": warm, "rss_end_mb": rss[-1],
+            "growth_after_first_step_mb": round(rss[-1] - warm, 1)}  # fmt: skip
+
+
+def _measure(base: str, pid: int, photo: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    import httpx
+
+    _wait_ready(base)
     first = httpx.post(f"{base}/v1/identify", files=[("image", ("photo.jpg", photo, "image/jpeg"))], timeout=120).json()
     levels = [_level(base, photo, c, args.requests, args.level_s) for c in (1, 4, 16)]
     before = _rss_mb(pid)

@@ -1,4 +1,4 @@
-"""``models list | fetch | import | remove``: the weights cache from the command line.
+"""``models list | fetch | import | remove | export``: the weights cache from the command line.
 
 Also home of :class:`StderrProgress`, the text progress bar other commands use for long jobs.
 """
@@ -77,6 +77,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     rm = msub.add_parser("remove", help="delete a model from the cache")
     rm.add_argument("name", metavar="NAME")
     rm.set_defaults(func=cmd_remove)
+    ex = msub.add_parser(
+        "export", help="write a backend as a SavedModel for TensorFlow Serving (DIR/NAME/VERSION/)",
+        description="Write backend NAME as a TensorFlow SavedModel in TF Serving's layout DIR/NAME/VERSION/, with a "
+        "serving_default signature taking aligned uint8 crops and giving unit embeddings; then run TensorFlow "
+        "Serving on DIR and start stations with --backend remote --remote-url http://HOST:8501/v1/models/NAME. "
+        "Possible for facenet, facenet512 and fine-tuned models (with a SavedModel); dlib, arcface and ONNX-only "
+        "backends are served with `python main.py serve` instead.",
+    )
+    ex.add_argument("name", metavar="NAME")
+    ex.add_argument("--savedmodel", required=True, metavar="DIR", type=Path, help="TF Serving's model base folder")
+    ex.add_argument("--version", type=int, metavar="N", help="version folder (default: one more than the highest)")
+    ex.set_defaults(func=cmd_export)
 
 
 def _store(ctx: AppContext):  # -> WeightStore; imported here so `--help` stays light
@@ -147,4 +159,23 @@ def cmd_remove(args: argparse.Namespace, ctx: AppContext) -> int:
         print(f"removed {args.name}")
     else:
         print(f"{args.name} was not installed")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace, ctx: AppContext) -> int:
+    from models.convert.savedmodel import export_backend
+
+    flip = bool(ctx.config.engine.embed_options.get("flip", True))
+    bar = StderrProgress()
+    try:
+        target = export_backend(args.name, ctx.config.cache_dir, args.savedmodel, args.version, flip, bar)
+    finally:
+        bar.close()
+    root = target.parent.parent.resolve()
+    print(target)
+    print(
+        f"serve it with: docker run -p 8501:8501 -v {root}:/models -e MODEL_NAME={args.name} tensorflow/serving\n"
+        f"then: python main.py --backend remote --remote-url http://HOST:8501/v1/models/{args.name} ...",
+        file=sys.stderr,
+    )
     return 0

@@ -16,7 +16,7 @@ from models.errors import StorageError
 
 log = logging.getLogger(__name__)
 
-CSV_HEADER = ("time", "name", "external_id", "session", "source", "score", "backend")
+CSV_HEADER = ("time", "name", "external_id", "session", "source", "score", "backend", "station")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -70,7 +70,8 @@ def event_row(event: EventRecord) -> list[str]:
     """One CSV row: local ISO-8601 time with offset, then the event's fields (neutralised)."""
     score = "" if event.score is None else f"{event.score:.4f}"
     local = event.time.astimezone().isoformat(timespec="seconds")
-    values = (local, event.person_name, event.external_id, event.session_name, event.source, score, event.backend)
+    values = (local, event.person_name, event.external_id, event.session_name, event.source, score, event.backend,
+              event.station)  # fmt: skip
     return [neutralise(v) for v in values]
 
 

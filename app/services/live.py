@@ -29,7 +29,7 @@ from app.context import AppContext
 from app.services.attendance import AttendanceMarker
 from db.records import EventRecord, SessionRecord
 from models.engine import FaceEngine
-from models.errors import SourceError
+from models.errors import RollcallError, SourceError
 from models.matching import Gallery
 from models.progress import ShouldStop, never_stop
 from models.sources import Frame, FrameSource, open_source
@@ -64,6 +64,9 @@ class LiveConfig:
         max_embeds_per_frame: bound on embeddings per frame, so a crowd cannot stall the picture.
         tracker: association, embedding schedule and voting (see :class:`TrackerConfig`).
         cuts: when a frame starts a new shot (every track ends there; see :class:`CutConfig`).
+        gallery_poll_s: how often (wall-clock seconds) to look at the database's change counter of enrolled
+            people, and reload them when it moved (someone was enrolled or removed here or at another station);
+            one primary-key read. 0 turns the polling off (reloads then happen only on request).
     """
 
     upsample: int = 0
@@ -73,6 +76,7 @@ class LiveConfig:
     max_embeds_per_frame: int = 2
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     cuts: CutConfig = field(default_factory=CutConfig)
+    gallery_poll_s: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class LiveUpdate:
         tracks: every face being followed, with its state and name.
         events: attendance marked on this frame (usually none).
         timings_ms: milliseconds per stage for this frame (keys in :data:`STAGES`; 0 when a stage did not run).
+        people: how many people the gallery searched on this frame holds.
+        reloaded: the enrolled people were re-read before this frame (on request, or because the database's
+            change counter moved: someone was enrolled or removed here or at another station).
     """
 
     frame_index: int
@@ -91,6 +98,8 @@ class LiveUpdate:
     tracks: tuple[TrackView, ...]
     events: tuple[EventRecord, ...]
     timings_ms: dict[str, float]
+    people: int = 0
+    reloaded: bool = False
 
 
 def live_engine(ctx: AppContext, config: LiveConfig) -> FaceEngine:
@@ -107,6 +116,9 @@ class LiveRecognizer:
 
     Every other method may be called from any thread: a gallery reload is only requested there
     (:meth:`reload_gallery`) and applied by :meth:`process`, between frames, on the recognition thread.
+    :meth:`process` also polls the database's change counter of enrolled people every
+    ``config.gallery_poll_s`` seconds and reloads when it moved, so people enrolled or removed at another
+    station are named or forgotten within a few seconds, without a restart.
 
     Args:
         ctx: where the gallery comes from.
@@ -129,6 +141,8 @@ class LiveRecognizer:
         self.config = config or LiveConfig()
         self.engine: LiveEngine = engine if engine is not None else live_engine(ctx, self.config)
         self.source_label = source_label
+        self._version = ctx.gallery_version()  # read before the gallery: a change in between is seen next poll
+        self._next_poll = time.monotonic() + self.config.gallery_poll_s
         self._gallery = ctx.gallery(live=True)
         self._tracker = Tracker(self.config.tracker, self._gallery.metric, self._gallery.threshold)
         self._cuts = SceneCutDetector(self.config.cuts)
@@ -149,8 +163,26 @@ class LiveRecognizer:
         """
         self._reload_requested.set()
 
+    def _gallery_changed(self) -> bool:
+        """Whether the poll is due and the change counter moved; a database that does not answer is logged
+        and asked again at the next poll (recognition goes on with the people it has)."""
+        poll = self.config.gallery_poll_s
+        now = time.monotonic()
+        if poll <= 0 or now < self._next_poll:
+            return False
+        self._next_poll = now + poll
+        try:
+            version = self.ctx.gallery_version()
+        except RollcallError as exc:
+            log.warning("could not check for people enrolled elsewhere: %s", exc)
+            return False
+        if version != self._version:
+            log.info("enrolled people changed (version %d -> %d): reloading", self._version, version)
+        return version != self._version
+
     def _apply_reload(self) -> None:
         self._reload_requested.clear()
+        self._version = self.ctx.gallery_version()
         gallery = self.ctx.gallery(live=True)
         self._gallery = gallery
         self._tracker.set_threshold(gallery.metric, gallery.threshold)
@@ -161,8 +193,9 @@ class LiveRecognizer:
         self._clock_origin = started_at
 
     def process(self, frame: Frame) -> LiveUpdate:
-        """Detect, track, embed what is due, vote and mark, for one frame (a requested reload first)."""
-        if self._reload_requested.is_set():
+        """Detect, track, embed what is due, vote and mark, for one frame (a requested or polled reload first)."""
+        reloaded = self._reload_requested.is_set() or self._gallery_changed()
+        if reloaded:
             self._apply_reload()
         timings = dict.fromkeys(STAGES, 0.0)
         t_start = time.perf_counter()
@@ -183,7 +216,8 @@ class LiveRecognizer:
         events = tuple(e for e in (self._mark(t, frame.time_s) for t in newly_known) if e is not None)
         timings["mark"] = (time.perf_counter() - t_mark) * 1000.0
         timings["total"] = (time.perf_counter() - t_start) * 1000.0
-        return LiveUpdate(frame.index, frame.time_s, self._tracker.views(), events, timings)
+        views = self._tracker.views()
+        return LiveUpdate(frame.index, frame.time_s, views, events, timings, len(self._gallery), reloaded)
 
     def _embed_and_vote(self, frame: Frame, due: list[Track], timings: dict[str, float]) -> list[Track]:
         if not due:

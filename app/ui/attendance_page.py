@@ -35,7 +35,7 @@ from models.errors import RollcallError
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Time", "Name", "Id", "Session", "Source", "Score", "Backend")
+COLUMNS = ("Time", "Name", "Id", "Session", "Source", "Score", "Backend", "Station")
 """The table's columns, in the order of the CSV export's."""
 COLUMN_PADDING = 28
 """Pixels added to each column's content width, so neighbouring columns do not run together."""
@@ -183,7 +183,7 @@ class AttendancePage(QWidget):
         for row, e in enumerate(self.events):
             score = "" if e.score is None else f"{e.score:.2f}"
             values = (f"{e.time.astimezone():%Y-%m-%d %H:%M:%S}", e.person_name, e.external_id or "", e.session_name,
-                      e.source, score, e.backend or "")  # fmt: skip
+                      e.source, score, e.backend or "", e.station or "")  # fmt: skip
             for c, text in enumerate(values):
                 item = QTableWidgetItem(text)
                 item.setData(Qt.ItemDataRole.UserRole, e.id)

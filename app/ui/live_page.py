@@ -51,6 +51,11 @@ def open_live(ctx: AppContext, session_name: str, source: FrameSource) -> tuple[
     return started.recognizer.process, started
 
 
+def enrolled_text(people: int) -> str:
+    """``"1 person enrolled"``, ``"3 people enrolled"``."""
+    return f"{people} people enrolled" if people != 1 else "1 person enrolled"
+
+
 def marked_text(event: EventRecord) -> str:
     """A line of the marked list, e.g. ``"✓ Ada Lovelace 09:02"`` (local time)."""
     return f"✓ {event.person_name} {event.time.astimezone():%H:%M}"
@@ -96,10 +101,13 @@ class LivePage(QWidget):
     Signals:
         enroll_requested — the user wants to enroll someone (the empty state's button).
         marked(event) — someone was marked present (the attendance page refreshes).
+        people_reloaded(count) — the running recognizer re-read the enrolled people (someone was enrolled or
+            removed here or at another station; the People page refreshes).
     """
 
     enroll_requested = Signal()
     marked = Signal(object)
+    people_reloaded = Signal(int)
     running_changed = Signal(bool)
 
     def __init__(self, ctx: AppContext, chime: Chime, parent: QWidget | None = None) -> None:
@@ -114,6 +122,7 @@ class LivePage(QWidget):
         self._shown_index = -1
         self._reload_pending = False
         self._stop_reason = "Stopped"
+        self._label = ""
         self._display_cuts = SceneCutDetector()  # on the painted pictures (see _current_tracks)
         self._cut_index = -1
         self.display = QTimer(self)
@@ -312,8 +321,8 @@ class LivePage(QWidget):
         self.marked_list.clear()
         for event in started.earlier:
             self._add_marked(event)
-        who = f"{started.people} people enrolled" if started.people != 1 else "1 person enrolled"
-        self.status.setText(f"Watching {label} · {who}")
+        self._label = label
+        self.status.setText(f"Watching {label} · {enrolled_text(started.people)}")
         self.video.clear("Waiting for the first picture…")
 
     def _on_result(self, loop: FrameLoop, frame: Frame | None, update: LiveUpdate) -> None:
@@ -321,6 +330,9 @@ class LivePage(QWidget):
             return
         self.last_update = update
         self._tracks = update.tracks
+        if update.reloaded:
+            self.status.setText(f"Watching {self._label} · {enrolled_text(update.people)} (the list was updated)")
+            self.people_reloaded.emit(update.people)
         for event in update.events:
             self._add_marked(event, announce=True)
 

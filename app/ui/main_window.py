@@ -102,6 +102,7 @@ class MainWindow(QMainWindow):
 
         self.live.enroll_requested.connect(lambda: self.open_wizard(None))
         self.live.marked.connect(self._on_marked)
+        self.live.people_reloaded.connect(lambda _count: self.people.refresh())  # enrolled/removed elsewhere
         self.people.enroll_requested.connect(self.open_wizard)
         self.people.people_changed.connect(self._on_people_changed)
         self.settings.saved.connect(self._on_settings)

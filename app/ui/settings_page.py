@@ -1,4 +1,5 @@
-"""The Settings page: camera source, detector, backend, strictness or threshold, cooldown, sound; saved in the data folder.
+"""The Settings page: camera source, detector, backend, strictness or threshold, cooldown, sound, the database in use
+and the station name; saved in the data folder.
 
 Saving another backend first makes it usable: its weights are downloaded or imported when missing, and every
 enrolled person's stored face crops are embedded for it (progress, Cancel, resumable), so nobody is photographed
@@ -36,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import Settings
+from app.config import Settings, check_station
 from app.context import AppContext
 from app.text import count
 from app.services.backends import Calibration, ReembedResult, calibrate, reembed
@@ -78,6 +79,23 @@ FPIR_CHOICES = tuple(
 MODEL_FILTER = "Model files (*.h5 *.onnx *.tflite *.pb *.whl *.tar.gz *.zip);;All files (*)"
 MIN_PEOPLE = 2
 """Calibration compares people with each other: it needs this many enrolled, one of them with two photos."""
+
+STATION_MAX = 100
+"""Longest station name (the database column's width)."""
+
+
+def database_text(ctx: AppContext) -> str:
+    """Which database this station uses, in words: the SQLite file, or the server's URL with the password
+    hidden (``postgresql+psycopg://user:***@host/rollcall``)."""
+    try:
+        database = ctx.database
+    except RollcallError as exc:
+        return f"Not open: {plain_message(exc)}"
+    if database.path is not None:
+        return f"SQLite file {database.path} (this computer only)"
+    if database.kind == "postgresql":
+        return f"PostgreSQL server {database.url} (shared by the stations that use it)"
+    return f"{database.kind} database {database.url}"
 
 
 def threshold_help(info: EmbedderInfo) -> str:
@@ -173,6 +191,13 @@ class SettingsPage(QWidget):
         data_row = QHBoxLayout()
         data_row.addWidget(self.data_dir, 1)
         data_row.addWidget(open_button)
+        self.database = QLabel(database_text(self.ctx))
+        self.database.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.database.setWordWrap(True)
+        self.station_edit = QLineEdit()
+        self.station_edit.setMaxLength(STATION_MAX)
+        self.station_edit.setMinimumWidth(260)
+        self.station_edit.setPlaceholderText("e.g. Front door")
 
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.DontWrapRows)
@@ -198,6 +223,12 @@ class SettingsPage(QWidget):
         form.addRow("Mark again after", self._stack(self.cooldown, cooldown_hint))
         form.addRow("Sound", self.sound)
         form.addRow("Data folder", self._stack(data_row, data_hint))
+        form.addRow("Database", self._stack(self.database, self._hint(
+            "People and attendance are stored here. Several stations share one register when each starts with "
+            "--db postgresql+psycopg://USER@HOST/DATABASE; it applies on the next start.")))  # fmt: skip
+        form.addRow("Station name", self._stack(self.station_edit, self._hint(
+            "Recorded with every attendance mark, so marks from stations sharing a database can be told apart "
+            "(the Attendance page and the CSV export show it). Used from the next Start.")))  # fmt: skip
 
         self.save_button = QPushButton("Save")
         self.save_button.setObjectName("primary")
@@ -256,6 +287,7 @@ class SettingsPage(QWidget):
         self._on_backend()
         self.cooldown.setValue(int(s.cooldown_s))
         self.sound.setChecked(s.sound)
+        self.station_edit.setText(s.station)
         self.note.setText("")
 
     def show_source(self, source: str) -> None:
@@ -352,7 +384,7 @@ class SettingsPage(QWidget):
             sound=self.sound.isChecked(),
             strictness=self._strictness().value,
             max_image_megapixels=self.ctx.config.settings.max_image_megapixels,  # not on this page: kept
-            station=self.ctx.config.settings.station,
+            station=self.station_edit.text().strip(),
         )
 
     def save(self) -> None:
@@ -363,6 +395,12 @@ class SettingsPage(QWidget):
         the faces already embedded; saving again continues from there.
         """
         new = self.current()
+        try:
+            new.station = check_station(new.station)
+        except RollcallError as exc:
+            self.station_edit.setFocus()
+            show_error(self, "Settings not saved", exc)
+            return
         in_use = self.ctx.config.engine.backend
         if new.backend == in_use:
             self._commit(new)

@@ -129,8 +129,8 @@ def test_people_remove_and_attendance(server: Server, examples: Path) -> None:
     rows = server.client.get("/v1/attendance", params={"session": "Maths"}).json()
     assert [(r["name"], r["station"], r["session"]) for r in rows] == [("Lin", "door 2", "Maths")]
     csv_text = server.client.get("/v1/attendance", params={"session": "Maths", "format": "csv"}).text
-    assert csv_text.splitlines()[0] == "time,name,external_id,session,source,score,backend"
-    assert ",Lin,,Maths,camera,0.3000,dlib" in csv_text
+    assert csv_text.splitlines()[0] == "time,name,external_id,session,source,score,backend,station"
+    assert ",Lin,,Maths,camera,0.3000,dlib,door 2" in csv_text
     _assert_one_line_error(server.client.get("/v1/attendance", params={"session": "Art"}), 404, "no session named 'Art'")
 
     assert server.client.delete(f"/v1/people/{person['id']}").status_code == 200

@@ -50,7 +50,7 @@ def test_csv_has_a_header_iso_times_and_neutralised_names(repo, tmp_path):
     out = tmp_path / "a.csv"
     assert write_csv(out, repo.list_events()) == 1
     rows = list(csv.reader(out.open()))
-    assert rows[0] == ["time", "name", "external_id", "session", "source", "score", "backend"]
+    assert rows[0] == ["time", "name", "external_id", "session", "source", "score", "backend", "station"]
     assert rows[1][1].startswith("'=") and rows[1][2] == "S-1" and rows[1][3] == "Maths"
     assert datetime.fromisoformat(rows[1][0]) == datetime(2026, 11, 25, 9, 2, tzinfo=timezone.utc)
 
@@ -58,3 +58,18 @@ def test_csv_has_a_header_iso_times_and_neutralised_names(repo, tmp_path):
 def test_unwritable_csv_path_is_a_clear_error(repo, tmp_path):
     with pytest.raises(StorageError, match="cannot write"):
         write_csv(tmp_path / "no" / "such" / "dir.csv", [])
+
+
+def test_csv_names_the_station_that_recorded_each_mark(tmp_path):
+    db = open_database("sqlite://")
+    door1, door2, old = Repository(db, station="Front door"), Repository(db, station="=Back door"), Repository(db)
+    session = door1.get_or_create_session("Maths")
+    t0 = datetime(2026, 11, 25, 9, 0, tzinfo=timezone.utc)
+    for i, repo in enumerate((door1, door2, old)):
+        person = repo.add_person(f"P{i}")
+        assert repo.mark_if_due(person.id, session.id, t0 + timedelta(minutes=i), "camera") is not None
+    out = tmp_path / "a.csv"
+    write_csv(out, door1.list_events())
+    rows = list(csv.DictReader(out.open()))
+    db.close()
+    assert {r["name"]: r["station"] for r in rows} == {"P0": "Front door", "P1": "'=Back door", "P2": ""}
