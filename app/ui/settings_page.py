@@ -165,6 +165,7 @@ class SettingsPage(QWidget):
         self.cooldown.setSpecialValueText("once per session")
         self.cooldown.setMinimumWidth(180)
         self.sound = QCheckBox("Play a short sound when someone is marked present")
+        self.liveness = QCheckBox("Mark a face only after it blinks and moves its head")
         self.data_dir = QLabel(str(self.ctx.config.data_dir))
         self.data_dir.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.data_dir.setWordWrap(True)
@@ -197,6 +198,9 @@ class SettingsPage(QWidget):
         form.addRow("Match threshold", self._stack(slider_row, self.threshold_text))
         form.addRow("Mark again after", self._stack(self.cooldown, cooldown_hint))
         form.addRow("Sound", self.sound)
+        form.addRow("Liveness", self._stack(self.liveness, self._hint(
+            "Stops a printed photo or a phone screen held up to the camera from being marked; a person may need "
+            "a few seconds longer to be named.")))  # fmt: skip
         form.addRow("Data folder", self._stack(data_row, data_hint))
 
         self.save_button = QPushButton("Save")
@@ -256,6 +260,7 @@ class SettingsPage(QWidget):
         self._on_backend()
         self.cooldown.setValue(int(s.cooldown_s))
         self.sound.setChecked(s.sound)
+        self.liveness.setChecked(s.liveness)
         self.note.setText("")
 
     def show_source(self, source: str) -> None:
@@ -350,6 +355,7 @@ class SettingsPage(QWidget):
             cooldown_s=float(self.cooldown.value()),
             source=self.source_edit.text().strip() or "0",
             sound=self.sound.isChecked(),
+            liveness=self.liveness.isChecked(),
             strictness=self._strictness().value,
             max_image_megapixels=self.ctx.config.settings.max_image_megapixels,  # not on this page: kept
             station=self.ctx.config.settings.station,
