@@ -114,6 +114,7 @@ class LivenessCheck:
     def __init__(self, config: LivenessConfig | None = None) -> None:
         self.config = config or LivenessConfig()
         self._ears: deque[tuple[float, float]] = deque()
+        self._raw_poses: deque[tuple[float, float]] = deque(maxlen=3)
         self._poses: deque[tuple[float, float, float]] = deque()
         self._closed_since: float | None = None
         self.blink_at_s: float | None = None
@@ -168,15 +169,16 @@ class LivenessCheck:
             self._closed_since = None
 
     def _observe_pose(self, pose: tuple[float, float], time_s: float) -> None:
-        """Add one nose position (median of the last three, against single-frame landmark jitter)."""
+        """Add one nose position; the median of the last three is kept (against single-frame landmark jitter)."""
         cfg = self.config
-        self._poses.append((time_s, *pose))
+        self._raw_poses.append(pose)
+        if len(self._raw_poses) < 3:
+            return
+        across, down = np.median(np.asarray(self._raw_poses), axis=0)
+        self._poses.append((time_s, float(across), float(down)))
         while self._poses and time_s - self._poses[0][0] > cfg.window_s:
             self._poses.popleft()
-        if len(self._poses) < 3:
-            return
         values = np.asarray([(a, d) for _, a, d in self._poses])
-        smooth = np.stack([np.median(values[max(0, i - 2) : i + 1], axis=0) for i in range(2, len(values))])
-        span = smooth.max(axis=0) - smooth.min(axis=0)
+        span = values.max(axis=0) - values.min(axis=0)
         if float(span.max()) >= cfg.min_motion:
             self.motion_at_s = time_s
