@@ -9,7 +9,8 @@ fast as possible) with the liveness check off and on, on:
 * videos of a still photo held up to a camera (``tests/still_video.py``: moved, scaled, turned, tilted, lit
   differently, 10 s at 30 frames/s), made from Miranda's enrollment photo (also with a smaller face) and from
   three frames of the clip, cached in ``bench/out/liveness/``: who is marked, how many tracks pass the liveness
-  check (should be 0), and how many saw a blink-like EAR dip or head motion on their own.
+  check (should be 0), how many saw a blink-like EAR dip or head motion on their own, the deepest EAR dip (as a
+share of the face's baseline; a blink needs < 0.8) and the widest nose motion (head motion needs ≥ 0.15).
 
 Usage: ``python bench/bench_liveness.py [--json]``.
 """
@@ -106,6 +107,8 @@ def run(ctx: AppContext, video: Path, liveness: bool) -> dict[str, object]:
         "seconds_to_live": [round(c.live_at_s - first_seen[tid], 2) for tid, c in live.items()],  # type: ignore[attr-defined]
         "tracks_with_blink": sum(c.blink_at_s is not None for c in checks.values()),  # type: ignore[attr-defined]
         "tracks_with_motion": sum(c.motion_at_s is not None for c in checks.values()),  # type: ignore[attr-defined]
+        "deepest_ear_dip": round(min((c.deepest_dip for c in checks.values()), default=1.0), 2),  # type: ignore[attr-defined]
+        "widest_nose_motion": round(max((c.widest_motion for c in checks.values()), default=0.0), 3),  # type: ignore[attr-defined]
     }
 
 
@@ -135,7 +138,8 @@ def main() -> int:
         print(f"{name}: {on['frames']} frames; liveness off: marked {off['marked']}, named {off['named']}")
         print(f"  liveness on: marked {on['marked']}, named {on['named']}; {on['tracks_live']} of {on['tracks']} "
               f"tracks live (seconds to live {on['seconds_to_live']}); blink seen on {on['tracks_with_blink']}, "
-              f"head motion on {on['tracks_with_motion']}; {on['fps']} frames/s (off {off['fps']})")  # fmt: skip
+              f"head motion on {on['tracks_with_motion']} (deepest EAR dip {on['deepest_ear_dip']} of baseline, "
+              f"widest nose motion {on['widest_nose_motion']}); {on['fps']} frames/s (off {off['fps']})")  # fmt: skip
     return 0
 
 

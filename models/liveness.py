@@ -11,7 +11,8 @@ A face counts as live once, within ``LivenessConfig.window_s`` seconds, it both
   scaling, turning in the picture plane or tilting a flat photo (all close to affine maps of the picture)
   leaves it where it is. Translation and scale alone never count.
 
-Measured with the HOG detector's landmarks (``bench/bench_liveness.py``): on videos of a still photo the nose
+Measured with the HOG detector's landmarks (raw, unsmoothed; ``bench/bench_liveness.py`` prints the smoothed
+figures): on videos of a still photo the nose
 coordinates stay within about 0.09 of each other over 10 s, while Lin-Manuel Miranda singing in the Hamilton
 clip spans 0.46 within 4 s. At that clip's resolution (faces about 90 px wide) the EAR of a still photo jitters
 as deep as a real blink (dips to 0.60 of its baseline), so the blink alone would not tell them apart; the
@@ -120,6 +121,10 @@ class LivenessCheck:
         self.blink_at_s: float | None = None
         self.motion_at_s: float | None = None
         self.live_at_s: float | None = None
+        self.deepest_dip = 1.0
+        """The lowest EAR seen as a share of its baseline (1.0 until a baseline exists): how near a blink came."""
+        self.widest_motion = 0.0
+        """The largest span of the (smoothed) nose position within one window: how near head motion came."""
 
     @property
     def live(self) -> bool:
@@ -154,7 +159,9 @@ class LivenessCheck:
             self._ears.popleft()
         if len(self._ears) >= cfg.min_baseline:
             baseline = float(np.percentile([e for _, e in self._ears], cfg.baseline_pct))
-            self._blink_step(ear / baseline if baseline > 0 else 1.0, time_s)
+            ratio = ear / baseline if baseline > 0 else 1.0
+            self.deepest_dip = min(self.deepest_dip, ratio)
+            self._blink_step(ratio, time_s)
         self._ears.append((time_s, ear))
 
     def _blink_step(self, ratio: float, time_s: float) -> None:
@@ -179,6 +186,7 @@ class LivenessCheck:
         while self._poses and time_s - self._poses[0][0] > cfg.window_s:
             self._poses.popleft()
         values = np.asarray([(a, d) for _, a, d in self._poses])
-        span = values.max(axis=0) - values.min(axis=0)
-        if float(span.max()) >= cfg.min_motion:
+        span = float((values.max(axis=0) - values.min(axis=0)).max())
+        self.widest_motion = max(self.widest_motion, span)
+        if span >= cfg.min_motion:
             self.motion_at_s = time_s
