@@ -95,6 +95,8 @@ class Settings:
             PostgreSQL database); default the host name.
         strictness: ``strict`` / ``balanced`` / ``lenient``: how many strangers may be named (see
             :class:`models.operating_point.Strictness`); used unless a threshold override is set.
+        liveness: a named face is marked only after it blinked and moved its head (against a printed photo or
+            a phone screen held up to the camera); off by default.
     """
 
     backend: str = "dlib"
@@ -106,6 +108,7 @@ class Settings:
     max_image_megapixels: float = 64.0
     station: str = field(default_factory=default_station)
     strictness: str = "balanced"
+    liveness: bool = False
 
     @classmethod
     def load(cls, data_dir: Path) -> "Settings":

@@ -33,6 +33,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--session", metavar="NAME", help="attendance session (default: today's date)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames")
     p.add_argument("--json", action="store_true", help="print one JSON object per attendance event")
+    p.add_argument(
+        "--liveness", action="store_true",
+        help="mark a face only after it blinks and moves its head (against a photo held up to the camera; "
+        "also on when the liveness setting is)",
+    )
     p.set_defaults(func=cmd_watch)
 
 
@@ -83,7 +88,7 @@ class AlreadyMarked:
 
 def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.attendance import default_session_name
-    from app.services.live import run_watch
+    from app.services.live import live_config, run_watch
     from models.errors import InvalidInput, NotFound
 
     if args.max_frames is not None and args.max_frames <= 0:
@@ -109,7 +114,10 @@ def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
     already = AlreadyMarked(session, say)
     stop = threading.Event()
     with _stop_on_ctrl_c(stop):
-        summary = run_watch(ctx, args.source, session, args.max_frames, on_event, stop.is_set, on_update=already.on_update)
+        summary = run_watch(
+            ctx, args.source, session, args.max_frames, on_event, stop.is_set,
+            config=live_config(ctx, True if args.liveness else None), on_update=already.on_update,
+        )
     stages = ", ".join(f"{k} {v:.1f}" for k, v in summary.stage_ms.items())
     before = f" ({count(len(already.names), 'person')} seen had been marked already)" if already.names else ""
     print(

@@ -4,7 +4,9 @@
 frame at a time: detect (every ``detect_every``-th frame), follow faces with a :class:`Tracker`, embed a
 track only when its schedule says so, match, vote, and mark a person present when their track is first
 named. A scene cut (:class:`models.tracking.SceneCutDetector`) ends every track, so no name carries over to
-the next shot. :func:`start_live` prepares a recognizer (for the window's recognition thread);
+the next shot. With liveness on (:class:`models.liveness.LivenessCheck`), a named face must also blink and
+move its head before it is shown by name or marked; until then it shows as pending ("Checking…").
+:func:`start_live` prepares a recognizer (for the window's recognition thread);
 :func:`run_watch` is the headless loop of ``python main.py watch``.
 
 Why embedding runs in the calling thread: dlib's ResNet holds the GIL while it computes a descriptor
@@ -29,7 +31,8 @@ from app.context import AppContext
 from app.services.attendance import AttendanceMarker
 from db.records import EventRecord, SessionRecord
 from models.engine import FaceEngine
-from models.errors import RollcallError, SourceError
+from models.errors import InvalidInput, RollcallError, SourceError
+from models.liveness import LivenessCheck, LivenessConfig, has_68_points
 from models.matching import Gallery
 from models.progress import ShouldStop, never_stop
 from models.sources import Frame, FrameSource, open_source
@@ -67,6 +70,8 @@ class LiveConfig:
         gallery_poll_s: how often (wall-clock seconds) to look at the database's change counter of enrolled
             people, and reload them when it moved (someone was enrolled or removed here or at another station);
             one primary-key read. 0 turns the polling off (reloads then happen only on request).
+        liveness: when set, a named face is shown and marked only once it has blinked and moved its head
+            (see :class:`LivenessConfig`); ``None`` (the default) names and marks without that check.
     """
 
     upsample: int = 0
@@ -77,6 +82,32 @@ class LiveConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     cuts: CutConfig = field(default_factory=CutConfig)
     gallery_poll_s: float = 2.0
+    liveness: LivenessConfig | None = None
+
+
+LIVENESS_DETECTORS = ("hog", "cnn")
+"""Detectors whose faces come with dlib's 68 landmarks, which the liveness check needs."""
+
+
+def live_config(ctx: AppContext, liveness: bool | None = None) -> LiveConfig:
+    """The live settings in force: the defaults, with the liveness check on when ``liveness`` says so
+    (``None``: as the ``liveness`` setting says)."""
+    on = ctx.config.settings.liveness if liveness is None else liveness
+    return LiveConfig(liveness=LivenessConfig() if on else None)
+
+
+def check_liveness_detector(ctx: AppContext, config: LiveConfig) -> None:
+    """Refuse a liveness check with a detector that gives no 68 landmarks.
+
+    Raises:
+        InvalidInput: liveness is on and the detector is not one of :data:`LIVENESS_DETECTORS`.
+    """
+    detector = ctx.config.engine.detector
+    if config.liveness is not None and detector not in LIVENESS_DETECTORS:
+        raise InvalidInput(
+            f"the liveness check needs the 68 face landmarks that the {detector} detector does not give; "
+            f"use --detector {' or '.join(LIVENESS_DETECTORS)}, or turn liveness off"
+        )
 
 
 @dataclass(frozen=True)
@@ -126,6 +157,9 @@ class LiveRecognizer:
         config: see :class:`LiveConfig`.
         engine: the engine to use; by default one built from ``ctx`` with the live settings.
         source_label: recorded as the events' source (``"camera"``, ``"video"``, ...).
+
+    Raises:
+        InvalidInput: liveness is on with a detector that gives no 68 landmarks.
     """
 
     def __init__(
@@ -138,7 +172,8 @@ class LiveRecognizer:
     ) -> None:
         self.ctx = ctx
         self.marker = marker
-        self.config = config or LiveConfig()
+        self.config = config or live_config(ctx)
+        check_liveness_detector(ctx, self.config)
         self.engine: LiveEngine = engine if engine is not None else live_engine(ctx, self.config)
         self.source_label = source_label
         self._version = ctx.gallery_version()  # read before the gallery: a change in between is seen next poll
@@ -150,6 +185,7 @@ class LiveRecognizer:
         self._marked: set[tuple[int, int]] = set()
         self._frames = 0
         self._clock_origin: datetime | None = None
+        self._liveness: dict[int, LivenessCheck] = {}
 
     @property
     def gallery(self) -> Gallery:
@@ -206,18 +242,58 @@ class LiveRecognizer:
         if self._frames % max(1, self.config.detect_every) == 0:
             detections = self.engine.detect(frame.image)
             self._tracker.update(detections, frame.time_s)
+            self._observe_liveness(frame.time_s)
         else:
             self._tracker.coast()
         self._frames += 1
         timings["detect"] = (time.perf_counter() - t_start) * 1000.0
         due = self._tracker.due(frame.time_s, self.config.max_embeds_per_frame)
         newly_known = self._embed_and_vote(frame, due, timings)
+        if self.config.liveness is not None:  # named and now live (perhaps named frames ago)
+            newly_known = [t for t in self._tracker.tracks if t.decision.state is TrackState.KNOWN and self._is_live(t.id)]
         t_mark = time.perf_counter()
         events = tuple(e for e in (self._mark(t, frame.time_s) for t in newly_known) if e is not None)
         timings["mark"] = (time.perf_counter() - t_mark) * 1000.0
         timings["total"] = (time.perf_counter() - t_start) * 1000.0
+        return LiveUpdate(frame.index, frame.time_s, self._views(), events, timings, len(self._gallery), reloaded)
+
+    def _observe_liveness(self, time_s: float) -> None:
+        """Feed each tracked face's landmarks of this detection pass to its liveness check (liveness on)."""
+        if self.config.liveness is None:
+            return
+        checks: dict[int, LivenessCheck] = {}
+        for track in self._tracker.tracks:
+            check = self._liveness.get(track.id) or LivenessCheck(self.config.liveness)
+            checks[track.id] = check
+            points = track.detection.landmarks.array() if track.detection is not None else None
+            if points is not None and has_68_points(points):
+                check.observe(points, time_s)
+        self._liveness = checks  # ended tracks are forgotten
+
+    @property
+    def live_checks(self) -> dict[int, LivenessCheck]:
+        """The liveness check of each current track, by track id (empty with liveness off); read-only use."""
+        return dict(self._liveness)
+
+    def _is_live(self, track_id: int) -> bool:
+        check = self._liveness.get(track_id)
+        return check is not None and check.live
+
+    def _views(self) -> tuple[TrackView, ...]:
+        """The tracks to show; with liveness on, a named face that is not live yet shows as pending."""
         views = self._tracker.views()
-        return LiveUpdate(frame.index, frame.time_s, views, events, timings, len(self._gallery), reloaded)
+        if self.config.liveness is None:
+            return views
+        return tuple(self._gated(v) for v in views)
+
+    def _gated(self, view: TrackView) -> TrackView:
+        if view.state is not TrackState.KNOWN:
+            return view
+        check = self._liveness.get(view.track_id)
+        if check is None or check.live_at_s is None:
+            return replace(view, state=TrackState.PENDING, name=None, person_id=None, score=None, named_at_s=None)
+        named = view.named_at_s if view.named_at_s is not None else check.live_at_s
+        return replace(view, named_at_s=max(named, check.live_at_s))
 
     def _embed_and_vote(self, frame: Frame, due: list[Track], timings: dict[str, float]) -> list[Track]:
         if not due:
@@ -275,7 +351,13 @@ def start_live(
     Args:
         source_label: recorded as the events' source (``"camera"`` or ``"video"``).
         started_at: when the source's clock started (frame ``time_s`` counts from it).
+        config: live settings; by default :func:`live_config` (the liveness setting in force).
+
+    Raises:
+        InvalidInput: liveness is on with a detector that gives no 68 landmarks (before any session is made).
     """
+    config = config or live_config(ctx)
+    check_liveness_detector(ctx, config)
     session = ctx.repo.get_or_create_session(session_name)
     marker = AttendanceMarker(ctx.repo, session, ctx.config.cooldown_s)
     recognizer = LiveRecognizer(ctx, marker, config, source_label=source_label)
@@ -322,7 +404,8 @@ def run_watch(
     """Recognize and mark attendance on a source until it ends, ``max_frames`` or ``should_stop()``.
 
     Files are processed as fast as possible (not paced). ``on_event`` gets each attendance event;
-    ``on_update``, when given, every frame's :class:`LiveUpdate` (after its events).
+    ``on_update``, when given, every frame's :class:`LiveUpdate` (after its events). ``config`` defaults to
+    :func:`live_config` (the liveness setting in force).
 
     The source is opened before the session is created, so a source that cannot be opened leaves no empty
     session behind.
@@ -333,7 +416,10 @@ def run_watch(
     Raises:
         SourceError: the source cannot be opened (nothing is stored then).
         StorageError: the session or events cannot be written.
+        InvalidInput: liveness is on with a detector that gives no 68 landmarks (nothing is stored then).
     """
+    config = config or live_config(ctx)
+    check_liveness_detector(ctx, config)
     with open_source(source_spec) as source:
         session = ctx.repo.get_or_create_session(session_name)
         marker = AttendanceMarker(ctx.repo, session, ctx.config.cooldown_s)

@@ -183,6 +183,7 @@ class SettingsPage(QWidget):
         self.cooldown.setSpecialValueText("once per session")
         self.cooldown.setMinimumWidth(180)
         self.sound = QCheckBox("Play a short sound when someone is marked present")
+        self.liveness = QCheckBox("Mark a face only after it blinks and moves its head")
         self.data_dir = QLabel(str(self.ctx.config.data_dir))
         self.data_dir.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.data_dir.setWordWrap(True)
@@ -222,6 +223,9 @@ class SettingsPage(QWidget):
         form.addRow("Match threshold", self._stack(slider_row, self.threshold_text))
         form.addRow("Mark again after", self._stack(self.cooldown, cooldown_hint))
         form.addRow("Sound", self.sound)
+        form.addRow("Liveness", self._stack(self.liveness, self._hint(
+            "Stops a printed photo or a phone screen held up to the camera from being marked; a person may need "
+            "a few seconds longer to be named.")))  # fmt: skip
         form.addRow("Data folder", self._stack(data_row, data_hint))
         form.addRow("Database", self._stack(self.database, self._hint(
             "People and attendance are stored here. Several stations share one register when each starts with "
@@ -288,6 +292,7 @@ class SettingsPage(QWidget):
         self.cooldown.setValue(int(s.cooldown_s))
         self.sound.setChecked(s.sound)
         self.station_edit.setText(s.station)
+        self.liveness.setChecked(s.liveness)
         self.note.setText("")
 
     def show_source(self, source: str) -> None:
@@ -382,6 +387,7 @@ class SettingsPage(QWidget):
             cooldown_s=float(self.cooldown.value()),
             source=self.source_edit.text().strip() or "0",
             sound=self.sound.isChecked(),
+            liveness=self.liveness.isChecked(),
             strictness=self._strictness().value,
             max_image_megapixels=self.ctx.config.settings.max_image_megapixels,  # not on this page: kept
             station=self.station_edit.text().strip(),
