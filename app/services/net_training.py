@@ -208,15 +208,14 @@ def adopt_net_model(config: AppConfig, outcome: NetOutcome, name: str) -> str:
     if not outcome.losses:
         raise InvalidInput("no epoch finished, so there is no trained model to keep")
     work = Path(outcome.work_dir)
-    summary = json.loads((work / SUMMARY).read_text(encoding="utf-8"))
-    spec = NetSpec(**{**summary["spec"], "person_ids": None})
+    spec, summary, nets = trained_networks(work)
     staged = work / "export"
     shutil.rmtree(staged, ignore_errors=True)
     parity = np.load(work / PARITY)
     if spec.arch == "deepface":
-        diffs, meta = _export_deepface(spec, summary, staged, parity)
+        diffs, meta = _export_deepface(spec, summary, nets[1], staged, parity)
     else:
-        diffs, meta = _export_siamese(spec, summary, staged, parity, name)
+        diffs, meta = _export_siamese(spec, summary, nets, staged, parity, name)
     meta.update({
         "name": name, "base": spec.arch, "alignment": "box_margin_facenet", "input_size": [spec.input_size()] * 2,
         "dim": spec.embedding_size(), "metric": "l2", "standardize": "fixed",
@@ -228,6 +227,23 @@ def adopt_net_model(config: AppConfig, outcome: NetOutcome, name: str) -> str:
     return name
 
 
+def trained_networks(work: Path) -> tuple[NetSpec, dict, tuple[Any, Any]]:
+    """``(spec, summary, networks)`` of a finished job's folder, the networks rebuilt with the trained weights:
+    ``(classifier, embedder)`` for DeepFace, ``(pair model, branch)`` for Siamese."""
+    summary = json.loads((work / SUMMARY).read_text(encoding="utf-8"))
+    spec = NetSpec(**{**summary["spec"], "person_ids": None})
+    if spec.arch == "deepface":
+        from models.train.deepface import build_deepface
+
+        nets = build_deepface(int(summary["classes"]), _config(spec), spec.seed)
+    else:
+        from models.train.siamese import build_siamese
+
+        nets = build_siamese(_config(spec), spec.seed)
+    nets[0].load_weights(str(work / WEIGHTS))
+    return spec, summary, nets
+
+
 def _threshold(figures: dict | None) -> float:
     """The calibrated L2 threshold, or 1.0 (90° between unit vectors) with too few pairs to calibrate."""
     if not figures or figures.get("pairs", 0) < MIN_CALIBRATION_PAIRS or not np.isfinite(figures.get("threshold", np.nan)):
@@ -235,11 +251,9 @@ def _threshold(figures: dict | None) -> float:
     return round(float(figures["threshold"]), 4)
 
 
-def _export_deepface(spec: NetSpec, summary: dict, staged: Path, parity: np.ndarray) -> tuple[dict, dict]:
+def _export_deepface(spec: NetSpec, summary: dict, emb: Any, staged: Path, parity: np.ndarray) -> tuple[dict, dict]:
     from models.train import deepface as df
 
-    clf, emb = df.build_deepface(int(summary["classes"]), _config(spec), spec.seed)
-    clf.load_weights(str(Path(summary["outcome"]["work_dir"]) / WEIGHTS))
     diffs = df.export_embedder(emb, staged, parity)
     after = summary["outcome"]["after"]
     people = summary["outcome"]["people_trained"]
@@ -248,12 +262,12 @@ def _export_deepface(spec: NetSpec, summary: dict, staged: Path, parity: np.ndar
                                   f"trained on {count(people, 'person')}"}
 
 
-def _export_siamese(spec: NetSpec, summary: dict, staged: Path, parity: np.ndarray, name: str) -> tuple[dict, dict]:
+def _export_siamese(spec: NetSpec, summary: dict, nets: tuple[Any, Any], staged: Path, parity: np.ndarray,
+                    name: str) -> tuple[dict, dict]:
     from models.train import siamese as sm
     from models.train.export import export_onnx_checked
 
-    model, branch = sm.build_siamese(_config(spec), spec.seed)
-    model.load_weights(str(Path(summary["outcome"]["work_dir"]) / WEIGHTS))
+    model, branch = nets
     staged.mkdir(parents=True)
     branch_diff = export_onnx_checked(branch, staged / "model.onnx", sm.standardize(parity))
     sm.export_pair_onnx(model, staged / sm.PAIR_ONNX, spec.input_size())

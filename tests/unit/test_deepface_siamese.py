@@ -50,7 +50,8 @@ def test_tiny_deepface_learns_exports_with_parity_and_becomes_a_backend(tmp_path
     sims, same = got @ got.T, faces.labels[:, None] == faces.labels[None, :]
     assert sims[same].mean() > sims[~same].mean()
 
-def test_tiny_siamese_learns_and_answers_pairs_via_savedmodel_registry_and_server(tmp_path: Path) -> None:
+def test_tiny_siamese_learns_and_answers_pairs_via_savedmodel_registry_and_server(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import tensorflow as tf
 
     from app.server.tfserving import parse_pairs
@@ -78,9 +79,26 @@ def test_tiny_siamese_learns_and_answers_pairs_via_savedmodel_registry_and_serve
     assert backend.embed(faces.crops[:2]).shape == (2, 16)
 
     body = {"instances": [{"anchor": faces.crops[0].tolist(), "verification": faces.crops[1].tolist()}]}
-    first, second = parse_pairs(body, (32, 32), 10**6)
-    np.testing.assert_allclose(backend.pair_probability(first, second), p[:, 0], atol=1e-4)
     assert parse_pairs({"instances": [faces.crops[0].tolist()]}, (32, 32), 10**6) is None
+    np.testing.assert_allclose(_served(tmp_path, monkeypatch, body)["predictions"], p, atol=1e-4)
+
+
+def _served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: dict) -> dict:
+    """POST ``body`` to ``/v1/models/tiny-siamese:predict`` of the app's REST server using that backend."""
+    from fastapi.testclient import TestClient
+
+    from app.config import build_config
+    from app.context import AppContext
+    from app.server.api import create_app
+
+    monkeypatch.setenv("ROLLCALL_CACHE", str(tmp_path))
+    ctx = AppContext(build_config(data_dir=str(tmp_path / "data"), backend="tiny-siamese"))
+    try:
+        response = TestClient(create_app(ctx)).post("/v1/models/tiny-siamese:predict", json=body)
+        assert response.status_code == 200, response.text
+        return response.json()
+    finally:
+        ctx.close()
 
 
 @pytest.mark.parametrize(("args", "words"), [
