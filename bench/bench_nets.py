@@ -14,7 +14,8 @@ measured before (random weights, same seed) and after:
 Chance is 50 % (the test pairs are half same, half different). Crops are cached under the model cache
 (``train-cache/``), so a rerun skips detection. Results: ``bench/out/bench_nets.json``.
 
-Usage: ``nice -n 10 python bench/bench_nets.py [deepface|siamese ...] [--budget SECONDS]`` (default both, 600 s each).
+Usage: ``nice -n 10 python bench/bench_nets.py [deepface|siamese ...] [--budget SECONDS] [--width W]
+[--embedding N]`` (default both, 600 s each, the paper's sizes; other sizes are stored under their own key).
 """
 
 from __future__ import annotations
@@ -94,10 +95,12 @@ def untrained(arch: str, classes: int, spec: nt.NetSpec) -> tuple:
     return build_siamese(nt._config(spec), spec.seed)
 
 
-def run_arch(arch: str, budget: float, config: object, data: tuple) -> dict:
+def run_arch(arch: str, budget: float, config: object, data: tuple, width: float = 1.0,
+             embedding: int | None = None) -> dict:
     """Train ``arch`` for ``budget`` seconds; figures before and after on the test pairs."""
     train, test, pairs = data
-    spec = nt.NetSpec(arch, source="folder", epochs=10_000, batch=32, holdout=0.1, seed=0)
+    spec = nt.NetSpec(arch, source="folder", epochs=10_000, batch=32, holdout=0.1, seed=0, width=width,
+                      embedding=embedding)
     size = spec.input_size()
     faces = FaceSet(resize_crops(train.crops, size), train.labels, train.names, train.sources)
     crops = resize_crops(test.crops, size)
@@ -118,7 +121,7 @@ def run_arch(arch: str, budget: float, config: object, data: tuple) -> dict:
     before_nets = untrained(arch, max(2, outcome.people_trained), spec)
     before = test_figures(arch, before_nets, crops, pairs)
     nt.discard_net_model(outcome)
-    return {"arch": arch, "input": size, "budget_s": budget, "epochs_finished": len(outcome.losses),
+    return {"arch": arch, "input": size, "width": width, "embedding": spec.embedding_size(), "budget_s": budget, "epochs_finished": len(outcome.losses),
             "steps": steps["done"], "images_per_s": round(steps["done"] * spec.batch / max(train_seconds, 1e-9), 2),
             "losses": [round(x, 4) for x in outcome.losses], "test_before": before, "test_after": after,
             "heldout_before": outcome.before, "heldout_after": outcome.after, "people_trained": outcome.people_trained,
@@ -129,6 +132,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("archs", nargs="*", help="deepface and/or siamese (default both)")
     parser.add_argument("--budget", type=float, default=600.0, help="training seconds per architecture")
+    parser.add_argument("--width", type=float, default=1.0, help="filter-count multiplier (default 1: the paper's)")
+    parser.add_argument("--embedding", type=int, help="F7 / branch embedding length (default 4096 / 128)")
     args = parser.parse_args()
     if set(args.archs) - set(nt.ARCHS):
         parser.error(f"unknown architecture; use {' or '.join(nt.ARCHS)}")
@@ -139,8 +144,9 @@ def main() -> None:
     path = OUT / "bench_nets.json"
     results = json.loads(path.read_text()) if path.is_file() else {}
     for arch in args.archs or ["deepface", "siamese"]:
-        results[arch] = run_arch(arch, args.budget, config, data)
-        log.info("%s: %s", arch, json.dumps(results[arch], default=float))
+        key = arch if args.width == 1.0 and args.embedding is None else f"{arch}-w{args.width:g}-e{args.embedding}"
+        results[key] = run_arch(arch, args.budget, config, data, args.width, args.embedding)
+        log.info("%s: %s", key, json.dumps(results[key], default=float))
         OUT.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(results, indent=2, default=float))
 
