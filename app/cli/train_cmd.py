@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, metavar="N", help="photos per batch (P = N / K)")
     p.add_argument("--people", type=int, default=8, metavar="P", help="people per batch")
     p.add_argument("--per-person", type=int, default=4, metavar="K", help="photos of each person per batch")
-    p.add_argument("--learning-rate", type=float, default=1e-3, metavar="LR")
+    p.add_argument("--learning-rate", type=float, default=None, metavar="LR",
+                   help="default 1e-3 (--arch deepface: 0.01 × batch / 128)")
     p.add_argument("--miner", default="semi-hard", choices=("semi-hard", "batch-hard"))
     p.add_argument("--detector", dest="train_detector", default="hog", choices=("hog", "cnn"),
                    help="face detector for --data photos")
@@ -49,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="continue the last interrupted run from its last finished epoch (same options and split)")
     p.add_argument("--clear-cache", action="store_true",
                    help="delete the train cache (general faces' crops and features) and interrupted runs, then exit")
+    # ---- --arch deepface|siamese (issue 11; app/cli/train_nets.py) ----
+    from app.cli.train_nets import HELP, NET_ARCHS, add_net_options
+
+    p.add_argument("--arch", default=None, choices=NET_ARCHS, help=HELP)
+    add_net_options(p)
     p.set_defaults(func=cmd_train)
 
 
@@ -65,7 +71,7 @@ def spec_from_args(args: argparse.Namespace) -> Any:
     source, data = ("folder", args.data) if args.data else ("tfrecords", args.tfrecords) if args.tfrecords else ("enrolled", None)
     return TrainSpec(base=args.base, source=source, data=data, background=args.background, mode=args.mode,
                      epochs=args.epochs, margin=args.margin, people=people, per_person=args.per_person,
-                     learning_rate=args.learning_rate, holdout=args.holdout, detector=args.train_detector,
+                     learning_rate=1e-3 if args.learning_rate is None else args.learning_rate, holdout=args.holdout, detector=args.train_detector,
                      seed=args.seed, out_name=args.out, miner=args.miner, guard_per_fold=args.guard_per_fold,
                      centre_fallback=args.centre_fallback, mirror=not args.no_mirror, mirror_all=args.mirror_all)
 
@@ -75,6 +81,10 @@ def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services import training
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ notices would bury the progress bar
+    if getattr(args, "arch", None) in ("deepface", "siamese"):  # issue 11: app/cli/train_nets.py
+        from app.cli.train_nets import cmd_train_net
+
+        return cmd_train_net(args, ctx)
     if args.clear_cache:
         files, size = training.clear_cache(ctx.config)
         print(f"deleted {count(files, 'file')} ({size / 2**20:.1f} MB) of training cache and interrupted runs")

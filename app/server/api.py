@@ -289,7 +289,7 @@ def _add_attendance_routes(app: FastAPI, ctx: AppContext) -> None:
 
 
 def _add_model_routes(app: FastAPI, ctx: AppContext, engine_lock: threading.Lock) -> None:
-    from models.embedders.base import l2_normalise
+    from models.embedders.base import PairScorer, l2_normalise
 
     def check_name(name: str) -> None:
         if name != ctx.engine.info.name:
@@ -309,6 +309,12 @@ def _add_model_routes(app: FastAPI, ctx: AppContext, engine_lock: threading.Lock
     @app.post("/v1/models/{name}:predict", summary="TF Serving: embed aligned face crops")
     def predict(name: str, body: Any = Body(...)) -> dict[str, Any]:
         check_name(name)
+        pairs = tfserving.parse_pairs(body, ctx.engine.info.input_size, app.state.max_pixels)
+        if pairs is not None:
+            with engine_lock:
+                scorer = ctx.engine.embedder
+                if isinstance(scorer, PairScorer):  # a Siamese backend: one probability per pair
+                    return {"predictions": [[float(x)] for x in scorer.pair_probability(*pairs)]}
         crops, kind = tfserving.parse_request(body, ctx.engine.info.input_size, app.state.max_pixels)
         with engine_lock:
             vectors = l2_normalise(ctx.engine.embedder.embed(crops))

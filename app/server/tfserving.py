@@ -24,6 +24,10 @@ from models.imageio import decode_image
 MAX_INSTANCES = 64
 """The most crops one predict request may carry."""
 
+PAIR_KEYS = ("anchor", "verification")
+"""A Siamese verifier's two named inputs: ``{"instances": [{"anchor": crop, "verification": crop}]}`` is answered
+with ``{"predictions": [[p], ...]}``, p the probability that both crops show the same person."""
+
 
 def model_status(version: str = "1") -> dict[str, Any]:
     """``GET /v1/models/NAME``: the one version, available."""
@@ -104,3 +108,20 @@ def _crop(value: object, where: str, size: tuple[int, int], max_pixels: int) -> 
             f"{where} is {image.shape[1]}×{image.shape[0]} pixels; this model takes aligned {width}×{height} crops"
         )
     return image
+
+
+def parse_pairs(body: object, size: tuple[int, int], max_pixels: int) -> tuple[NDArray[np.uint8], NDArray[np.uint8]] | None:
+    """The ``(anchor crops, verification crops)`` of a pair request (every instance holds exactly the keys of
+    :data:`PAIR_KEYS`), or None when ``body`` is not one.
+
+    Raises:
+        InvalidInput, BadImage: too many pairs, or a crop is malformed or of the wrong size.
+    """
+    rows = body.get("instances") if isinstance(body, dict) else None
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) and set(r) == set(PAIR_KEYS) for r in rows):
+        return None
+    if len(rows) > MAX_INSTANCES:
+        raise InvalidInput(f'"instances" holds {len(rows)} pairs; send at most {MAX_INSTANCES} per request')
+    first, second = (np.stack([_crop(r[key], f"instances[{i}].{key}", size, max_pixels) for i, r in enumerate(rows)])
+                     for key in PAIR_KEYS)
+    return first, second

@@ -5,14 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from app.context import AppContext
+from models.embedders.base import PairScorer
 from models.errors import BadImage
 from models.imageio import load_image
 from models.matching import Gallery, is_accepted, similarity_to_score
-from models.types import FaceResult, RGBImage
+from models.types import Detection, FaceResult, RGBImage
+
+if TYPE_CHECKING:
+    from models.engine import FaceEngine
 
 
 def identify_image(ctx: AppContext, image: RGBImage, gallery: Gallery | None = None) -> list[FaceResult]:
@@ -75,12 +80,24 @@ def verify_images(ctx: AppContext, first: tuple[RGBImage, str], second: tuple[RG
         NoFaceFound, MultipleFaces: a photo does not show exactly one face.
     """
     engine = ctx.engine
-    vectors = []
-    for image, name in (first, second):
-        det = engine.single_face(image, name)
-        vectors.append(engine.embed(image, [det.landmarks])[0])
+    dets = [(image, engine.single_face(image, name)) for image, name in (first, second)]
+    if isinstance(engine.embedder, PairScorer):
+        return _verify_pair(engine, dets)
+    vectors = [engine.embed(image, [det.landmarks])[0] for image, det in dets]
     cos = float(vectors[0] @ vectors[1])
     score = float(similarity_to_score(cos, engine.info.metric))
     return Verification(
         is_accepted(score, engine.threshold, engine.info.metric), score, engine.threshold, engine.info.metric, engine.info.name
     )
+
+
+def _verify_pair(engine: FaceEngine, dets: list[tuple[RGBImage, Detection]]) -> Verification:
+    """A Siamese backend's verdict: the pair network's probability of "same person" against its cut-off."""
+    from models.align import align_batch
+
+    info = engine.info
+    crops = [align_batch(image, [det.landmarks], info.alignment, info.input_size) for image, det in dets]
+    scorer = engine.embedder
+    assert isinstance(scorer, PairScorer)
+    p = float(scorer.pair_probability(crops[0], crops[1])[0])
+    return Verification(p >= scorer.pair_cutoff, p, scorer.pair_cutoff, "probability", info.name)

@@ -57,3 +57,17 @@ def l2_normalise(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
     v = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(v, axis=-1, keepdims=True)
     return (v / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+@runtime_checkable
+class PairScorer(Protocol):
+    """A backend that also scores a pair of faces directly (a Siamese verifier): ``verify`` uses this
+    probability, compared with ``pair_cutoff``, instead of the distance between the two embeddings."""
+
+    info: EmbedderInfo
+    pair_cutoff: float
+
+    def pair_probability(self, first: NDArray[np.uint8], second: NDArray[np.uint8]) -> NDArray[np.float32]:
+        """``(N,)`` probabilities that ``first[k]`` and ``second[k]`` (aligned crops as for :meth:`embed`) show
+        the same person."""
+        ...

@@ -119,4 +119,10 @@ def create(info: EmbedderInfo, options: Any) -> Any:
     meta = read_meta(Path(options.cache_dir), info.name) or {}
     path = user_backends_dir(Path(options.cache_dir)) / info.name / MODEL
     flip = bool(options.extra.get("flip", True))
-    return OnnxFaceNet(info, path, options.threads, flip, str(meta.get("standardize", "prewhiten")))
+    branch = OnnxFaceNet(info, path, options.threads, flip, str(meta.get("standardize", "prewhiten")))
+    if meta.get("kind") == "siamese":  # a Siamese verifier also scores pairs with its whole network
+        from models.embedders.siamese_backend import PAIR_ONNX, SiameseBackend
+
+        pair = user_backends_dir(Path(options.cache_dir)) / info.name / PAIR_ONNX
+        return SiameseBackend(info, branch, pair, float(meta.get("pair_cutoff", 0.5)), options.threads)
+    return branch

@@ -8,4 +8,8 @@
 * :mod:`models.train.trainer` — the training loop (head or full mode), checkpoints, cancel, early stopping.
 * :mod:`models.train.metrics` — verification figures on labelled embeddings.
 * :mod:`models.train.export` — ONNX / SavedModel / TFLite export of a tuned model.
+* :mod:`models.train.locally_connected` — ``LocallyConnected2D`` for Keras 3 (unshared weights, vectorised).
+* :mod:`models.train.deepface` — DeepFace (Taigman 2014): classifier over identities, F7 as the embedding.
+* :mod:`models.train.siamese` — the Siamese verifier (shared CNN, |e1−e2|, sigmoid) and its TF Serving export.
+* :mod:`models.train.net_data` — split by person, balanced pairs, resized crops for those two.
 """
