@@ -150,15 +150,21 @@ def draw(split: Split, path: str, metric: str, size: int, seed: int) -> Outcome:
     return Outcome(best, runner - best, owner >= 0, people[order[:, 0]] == owner, split.found[keep], split.quality_ok[keep])
 
 
-def rate_table(split: Split, path: str, metric: str) -> tuple[tuple[float, ...], tuple[float, ...], int]:
-    """Per-comparison false-accept rate → threshold from every probe against every other person's centroid."""
+def impostor_scores(split: Split, path: str, metric: str) -> NDArray[np.float64]:
+    """Every found probe against every centroid but its own person's, in lower-is-closer form."""
     cos = split.cos[path][split.found]
     owner = split.owner[split.found]
     mask = np.ones_like(cos, dtype=bool)
     rows = np.flatnonzero(owner >= 0)
     mask[rows, owner[rows]] = False
     sign = 1.0 if metric == "l2" else -1.0
-    imp = np.sort(sign * to_score(cos[mask], metric))
+    return sign * to_score(cos[mask], metric)
+
+
+def rate_table(split: Split, path: str, metric: str) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+    """Per-comparison false-accept rate → threshold from every probe against every other person's centroid."""
+    sign = 1.0 if metric == "l2" else -1.0
+    imp = np.sort(impostor_scores(split, path, metric))
     rates, thresholds = [], []
     for r in RATE_GRID:
         k = int(np.floor(r * len(imp)))
@@ -235,13 +241,7 @@ WEIGHTS = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6)
 def solo_score(split: Split, path: str, metric: str) -> float:
     """The runner-up assumed with one person enrolled: the closest 0.1 % of impostor comparisons (a runner-up
     about as close as a crowded gallery's), in lower-is-closer form."""
-    cos = split.cos[path][split.found]
-    owner = split.owner[split.found]
-    mask = np.ones_like(cos, dtype=bool)
-    rows = np.flatnonzero(owner >= 0)
-    mask[rows, owner[rows]] = False
-    sign = 1.0 if metric == "l2" else -1.0
-    return float(np.quantile(sign * to_score(cos[mask], metric), 0.001))
+    return float(np.quantile(impostor_scores(split, path, metric), 0.001))
 
 
 def cohort_table(split: Split, path: str, metric: str, weight: float) -> tuple[float, list[list[float]], int]:
@@ -259,6 +259,7 @@ def cohort_table(split: Split, path: str, metric: str, weight: float) -> tuple[f
 
 def weight_scan(split: Split, path: str, metric: str) -> None:
     """TPIR at FPIR 1 % (oracle threshold per draw) for each cohort weight, G = 10 … 1 000 (TUNING half)."""
+    solo = solo_score(split, path, metric)
     for weight in WEIGHTS:
         figures = []
         for size in (10, 50, 200, 1000):
@@ -266,7 +267,7 @@ def weight_scan(split: Split, path: str, metric: str) -> None:
             outs = [draw(split, path, metric, size, seed) for seed in range(DRAWS if size < split.mated_people else 1)]
             tp = []
             for o in outs:
-                adj = np.where(o.found, o.adjusted(weight, 0.0 if weight == 0 else solo_score(split, path, metric)), np.inf)
+                adj = np.where(o.found, o.adjusted(weight, solo), np.inf)
                 s = np.sort(adj[~o.mated])
                 k = int(np.floor(0.01 * int(np.sum(~o.mated))))
                 t = np.nextafter(s[k], -np.inf)
