@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from app.files import atomic_write
+from common.errors import InvalidInput, StorageError
 from models.engine import EngineConfig
-from models.errors import InvalidInput, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +224,7 @@ def _remote_backend(remote_url: str | None) -> str:
     """
     from models.embedders.registry import BACKENDS
     from models.embedders.remote import model_name
-    from models.errors import BackendUnavailable
+    from common.errors import BackendUnavailable
 
     if not remote_url:
         raise BackendUnavailable("--backend remote needs --remote-url http://HOST:PORT/v1/models/NAME (or ROLLCALL_REMOTE_URL)")

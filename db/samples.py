@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sqlalchemy import delete, func, select
 
+from common.errors import InvalidInput, NotFound
 from db import _vectors
 from db._common import (
     RepositoryBase,
@@ -21,7 +22,6 @@ from db._common import (
 )
 from db.records import CentroidSet, NewSample, SampleRecord
 from db.schema import Centroid, Embedding, FaceSample, Person
-from models.errors import InvalidInput, NotFound
 
 
 class SampleRepository(RepositoryBase):

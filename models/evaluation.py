@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import InvalidInput
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 from models.engine import EngineConfig, FaceEngine
-from models.errors import InvalidInput
 from models.imageio import load_image
 from models.matching import similarity_to_score
-from models.progress import Progress, ShouldStop, never_stop, no_progress
 from models.types import Detection, RGBImage
 
 FAR_TARGET = 1e-3

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import InvalidInput
 from models.embedders.base import l2_normalise
-from models.errors import InvalidInput
 from models.types import Match
 
 METRICS = ("cosine", "l2")

@@ -1,21 +1,7 @@
-"""The two callables every long job takes, so the CLI and the window can drive the same code.
+"""Moved to :mod:`common.progress`; this name stays only so branches written before the move still merge.
 
-``progress(done, total, text)`` reports advancement; ``should_stop()`` returns True when the user cancelled.
-A job that stops early returns what it finished (and leaves storage consistent); it does not raise.
+Import from ``common.progress``. The import contract "Nothing imports the moved modules" (pyproject.toml) fails on
+any import of this module, so it can be deleted as soon as merged code no longer names it.
 """
 
-from __future__ import annotations
-
-from typing import Callable
-
-Progress = Callable[[int, int, str], None]
-ShouldStop = Callable[[], bool]
-
-
-def no_progress(done: int, total: int, text: str) -> None:
-    """A ``progress`` that ignores reports."""
-
-
-def never_stop() -> bool:
-    """A ``should_stop`` that never asks to stop."""
-    return False
+from common.progress import Progress, ShouldStop, never_stop, no_progress  # noqa: F401

@@ -47,8 +47,8 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
-from models.errors import WeightsError
-from models.progress import Progress, ShouldStop, never_stop, no_progress
+from common.errors import WeightsError
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def spec_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainSpec` the flags describe."""
     from app.services.training import TrainSpec
-    from models.errors import InvalidInput
+    from common.errors import InvalidInput
 
     people = args.people
     if args.batch_size is not None:
@@ -136,7 +136,7 @@ def _report(outcome: Any, kept: str | None, as_json: bool) -> None:
 def _check_detect(ctx: AppContext, spec: Any) -> int:
     from app.cli.models_cmds import StderrProgress
     from app.services.training import _engine
-    from models.errors import InvalidInput
+    from common.errors import InvalidInput
     from models.train.data import count_faces, folder_tree
 
     if spec.source != "folder":

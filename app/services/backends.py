@@ -21,14 +21,14 @@ from numpy.typing import NDArray
 
 from app.context import AppContext
 from app.text import count
+from common.errors import InvalidInput, RollcallError
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 from db.records import SampleRecord
 from models.embedders.base import l2_normalise
 from models.engine import FaceEngine
-from models.errors import InvalidInput, RollcallError
 from models.imageio import decode_image
 from models.matching import similarity_to_score
 from models.operating_point import RATE_TABLES, expected_fpir, per_comparison_rate
-from models.progress import Progress, ShouldStop, never_stop, no_progress
 from models.types import Landmarks
 
 log = logging.getLogger(__name__)

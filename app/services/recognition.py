@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from app.context import AppContext
-from models.errors import BadImage
+from common.errors import BadImage
 from models.imageio import load_image
 from models.matching import Gallery, is_accepted, similarity_to_score
 from models.types import FaceResult, RGBImage

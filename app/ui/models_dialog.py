@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from app.ui.worker import Job
-from models.progress import Progress, ShouldStop
+from common.progress import Progress, ShouldStop
 from models.weights import ModelSpec, WeightStore
 
 log = logging.getLogger(__name__)

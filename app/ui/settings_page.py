@@ -54,12 +54,12 @@ from app.ui.models_dialog import (
     missing_text,
 )
 from app.ui.worker import Job, start_job
+from common.errors import RollcallError
+from common.progress import Progress, ShouldStop
 from models.detectors import known_detectors
 from models.embedders.base import EmbedderInfo
 from models.embedders.registry import backend_info, known_backends
-from models.errors import RollcallError
 from models.operating_point import Strictness, operating_point
-from models.progress import Progress, ShouldStop
 from models.weights import ModelSpec, WeightStore
 
 log = logging.getLogger(__name__)

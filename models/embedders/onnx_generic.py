@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BackendUnavailable, WeightsError
 from models.embedders.base import EmbedderInfo
 from models.embedders.registry import BACKENDS, EmbedderOptions
-from models.errors import BackendUnavailable, WeightsError
 
 log = logging.getLogger(__name__)
 

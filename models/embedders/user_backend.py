@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from common.errors import InvalidInput, NotFound, WeightsError
 from models.embedders.base import EmbedderInfo
-from models.errors import InvalidInput, NotFound, WeightsError
 
 log = logging.getLogger(__name__)
 

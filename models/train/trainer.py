@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from models.progress import Progress, ShouldStop
+from common.progress import Progress, ShouldStop
 from models.train.losses import triplet_loss
 from models.train.metrics import labelled_verification, verification
 from models.train.networks import BaseModel, standardize

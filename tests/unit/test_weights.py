@@ -17,7 +17,7 @@ from typing import Iterator
 
 import pytest
 
-from models.errors import WeightsError
+from common.errors import WeightsError
 from models.weights import ModelSpec, Source, WeightStore, load_manifest
 
 MEMBER = "tiny-1.0/model/tiny.bin"
