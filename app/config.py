@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import unicodedata
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from app.files import atomic_write
@@ -262,10 +262,6 @@ class AppConfig:
     def station(self) -> str:
         """This station's name (the ``station`` setting), recorded with its attendance marks."""
         return self.settings.station
-
-    def with_engine(self, **changes: object) -> "AppConfig":
-        """A copy with some engine settings changed (e.g. ``backend="facenet"``)."""
-        return replace(self, engine=replace(self.engine, **changes))
 
 
 def build_config(

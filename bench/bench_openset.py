@@ -55,7 +55,7 @@ class Split:
 
 def load_split(backend: str, half: data.Half) -> Split:
     """Centroids and probe cosines from the cache (photos not cached yet are left out)."""
-    from models.matching import centroid
+    from db._vectors import centroid  # the rule storage applies to every enrolled person
     from models.quality import MAX_YAW, MIN_FACE_PX, MIN_SHARPNESS
 
     rows, dets = data.load(backend), data.load("detections")

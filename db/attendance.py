@@ -270,5 +270,7 @@ class AttendanceRepository(RepositoryBase):
         """
         with self._db.session() as s:
             if s.get(AttendanceEvent, event_id) is None:
-                raise NotFound(f"no attendance event with id {event_id}; `python main.py events` lists them")
+                raise NotFound(
+                    f"no attendance event with id {event_id} (removed already?); the Attendance page lists the events"
+                )
             s.execute(delete(AttendanceEvent).where(AttendanceEvent.id == event_id))

@@ -16,5 +16,4 @@ from common.errors import (  # noqa: F401
     NotFound,
     DuplicateError,
     InvalidInput,
-    CameraError,
 )

@@ -45,11 +45,6 @@ def is_accepted(score: float, threshold: float, metric: str) -> bool:
     return score >= threshold if metric == "cosine" else score <= threshold
 
 
-def centroid(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
-    """Mean of the L2-normalised rows of ``vectors`` (N, D), renormalised: a person's template."""
-    return l2_normalise(l2_normalise(vectors).mean(axis=0))
-
-
 FAST_MIN_ROWS = 20_000
 """Galleries with at least this many rows are prefiltered with int8 (smaller ones: one float32 product)."""
 

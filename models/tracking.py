@@ -439,10 +439,6 @@ class Tracker:
         """What to draw: every live track found in one of the last ``show_missed`` passes, oldest first."""
         return tuple(t.view() for t in self._tracks.values() if t.missed <= self.config.show_missed)
 
-    def reset(self) -> None:
-        """Forget every track (e.g. when the source changes)."""
-        self._tracks.clear()
-
     def forget_votes(self) -> None:
         """Clear every track's votes and decision (after the gallery changed); tracks stay, names are re-earned."""
         for t in self._tracks.values():
