@@ -51,18 +51,15 @@ def default_station() -> str:
     return name[:100] or "station"
 
 
-THRESHOLD_RANGES: dict[str, tuple[float, float]] = {"cosine": (-1.0, 1.0), "l2": (0.0, 2.0)}
-"""Valid thresholds per metric: cosine similarity of unit vectors, L2 distance between unit vectors."""
-
-
 def threshold_range(backend: str) -> tuple[float, float]:
-    """The thresholds that make sense for ``backend``'s metric (the widest range for an unknown backend)."""
+    """The thresholds that make sense for ``backend``'s metric (see :attr:`Metric.threshold_range`; the widest
+    range for an unknown backend)."""
     from models.embedders.registry import BACKENDS
 
     entry = BACKENDS.get(backend)
     if entry is None:
         return (-1.0, 2.0)
-    return THRESHOLD_RANGES.get(entry.info.metric, (-1.0, 2.0))
+    return entry.info.metric.threshold_range
 
 
 def check_threshold(value: float, backend: str, what: str = "--threshold") -> float:

@@ -21,6 +21,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
+from common.metric import Metric  # noqa: E402
+
 import openset_data as data  # noqa: E402
 
 
@@ -82,8 +84,9 @@ def load_split(backend: str, half: data.Half) -> Split:
     return Split(names, mated_people, cos, np.array([o for _, o in probes]), found, q_ok)
 
 
-def to_score(cos: NDArray[np.float64], metric: str) -> NDArray[np.float64]:
-    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cos)) if metric == "l2" else cos
+def to_score(cos: NDArray[np.float64], metric: Metric) -> NDArray[np.float64]:
+    """:meth:`Metric.score` kept in float64 (the rate tables were measured so)."""
+    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cos)) if metric.is_distance else cos
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,7 @@ class Outcome:
         return float(np.nextafter(scores[allowed], -np.inf))
 
 
-def draw(split: Split, path: str, metric: str, size: int, seed: int) -> Outcome:
+def draw(split: Split, path: str, metric: Metric, size: int, seed: int) -> Outcome:
     """A gallery of ``size`` people (mated people drawn at random; beyond them, distractors in a random
     order) searched by every probe whose person is in it, and by every non-mated probe."""
     rng = np.random.default_rng(seed)
@@ -132,20 +135,20 @@ def draw(split: Split, path: str, metric: str, size: int, seed: int) -> Outcome:
     order = np.argsort(-cos, axis=1)
     best_cos = np.take_along_axis(cos, order[:, :1], 1)[:, 0]
     second = np.take_along_axis(cos, order[:, 1:2], 1)[:, 0] if len(people) > 1 else np.full(len(cos), -1.0)
-    sign = 1.0 if metric == "l2" else -1.0
+    sign = metric.sign
     best, runner = sign * to_score(best_cos, metric), sign * to_score(second, metric)
     owner = split.owner[keep]
     return Outcome(best, runner - best, owner >= 0, people[order[:, 0]] == owner, split.found[keep], split.quality_ok[keep])
 
 
-def rate_table(split: Split, path: str, metric: str) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+def rate_table(split: Split, path: str, metric: Metric) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     """Per-comparison false-accept rate → threshold from every probe against every other person's centroid."""
     cos = split.cos[path][split.found]
     owner = split.owner[split.found]
     mask = np.ones_like(cos, dtype=bool)
     rows = np.flatnonzero(owner >= 0)
     mask[rows, owner[rows]] = False
-    sign = 1.0 if metric == "l2" else -1.0
+    sign = metric.sign
     imp = np.sort(sign * to_score(cos[mask], metric))
     rates, thresholds = [], []
     for r in RATE_GRID:
@@ -157,7 +160,7 @@ def rate_table(split: Split, path: str, metric: str) -> tuple[tuple[float, ...],
     return tuple(rates), tuple(thresholds), len(imp)
 
 
-def backend_metric(backend: str) -> tuple[str, float]:
+def backend_metric(backend: str) -> tuple[Metric, float]:
     from models.embedders.registry import backend_info
 
     info = backend_info(backend)
@@ -181,7 +184,7 @@ def summarise(split: Split, path: str, backend: str, size: int, strictness: str)
     from models.operating_point import Strictness, operating_point
 
     metric, default = backend_metric(backend)
-    sign = 1.0 if metric == "l2" else -1.0
+    sign = metric.sign
     size = min(size, len(split.names))
     draws = DRAWS if size < split.mated_people else 1  # all mated people + distractors: one gallery
     acc: dict[str, list[float]] = {}

@@ -19,6 +19,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+from common.metric import Metric
+
 PATHS = ("photo", "live")
 
 
@@ -78,18 +80,22 @@ class RateTable:
     """Per-comparison false-accept rate at each of a series of thresholds, for one backend and path.
 
     Attributes:
-        metric: ``"l2"`` (distance; lower is closer) or ``"cosine"`` (similarity; higher is closer).
+        metric: ``l2`` (distance; lower is closer) or ``cosine`` (similarity; higher is closer); a name is
+            turned into a :class:`Metric`.
         rates: false-accept rates, strictly decreasing (1e-1 … 1e-6).
         thresholds: the threshold giving each rate, in ``metric`` (each stricter than the one before).
         comparisons: how many impostor comparisons measured it (the smallest rate it can resolve is 1/that).
         min_margin: a match is named only when the runner-up is at least this much further (metric units).
     """
 
-    metric: str
+    metric: Metric
     rates: tuple[float, ...]
     thresholds: tuple[float, ...]
     comparisons: int
     min_margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
     def threshold_at(self, rate: float) -> float:
         """The threshold at per-comparison false-accept rate ``rate``: interpolated linearly in log(rate);
@@ -110,7 +116,7 @@ class OperatingPoint:
     """The threshold a gallery search uses, and why.
 
     Attributes:
-        threshold: in the backend's metric. metric: ``"l2"`` or ``"cosine"``.
+        threshold: in the backend's metric. metric: that :class:`Metric` (a name is turned into one).
         gallery_size: enrolled people it was chosen for. strictness: the setting it came from (``None`` when
             the user's own threshold is used). fpir: the target share of strangers named (``None``: unknown,
             the backend has no rate table or the threshold is the user's). source: ``"table"``, ``"user"`` or
@@ -118,12 +124,15 @@ class OperatingPoint:
     """
 
     threshold: float
-    metric: str
+    metric: Metric
     gallery_size: int
     strictness: Strictness | None
     fpir: float | None
     source: str
     min_margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
     def describe(self) -> str:
         """One plain sentence for the Settings page and the CLI."""
@@ -139,7 +148,7 @@ class OperatingPoint:
 
 def operating_point(
     backend: str,
-    metric: str,
+    metric: Metric | str,
     default_threshold: float,
     gallery_size: int,
     strictness: Strictness = DEFAULT_STRICTNESS,
@@ -155,7 +164,9 @@ def operating_point(
 
     Raises:
         ValueError: an unknown path.
+        InvalidInput: an unknown metric.
     """
+    metric = Metric.named(metric)
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
     g = max(1, int(gallery_size))

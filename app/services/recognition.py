@@ -10,8 +10,9 @@ import numpy as np
 
 from app.context import AppContext
 from common.errors import BadImage
+from common.metric import Metric
 from models.imageio import load_image
-from models.matching import Gallery, is_accepted, similarity_to_score
+from models.matching import Gallery
 from models.types import FaceResult, RGBImage
 
 
@@ -54,7 +55,7 @@ class Verification:
     same: bool
     score: float
     threshold: float
-    metric: str
+    metric: Metric
     backend: str
 
 
@@ -79,8 +80,6 @@ def verify_images(ctx: AppContext, first: tuple[RGBImage, str], second: tuple[RG
     for image, name in (first, second):
         det = engine.single_face(image, name)
         vectors.append(engine.embed(image, [det.landmarks])[0])
-    cos = float(vectors[0] @ vectors[1])
-    score = float(similarity_to_score(cos, engine.info.metric))
-    return Verification(
-        is_accepted(score, engine.threshold, engine.info.metric), score, engine.threshold, engine.info.metric, engine.info.name
-    )
+    metric = engine.info.metric
+    score = float(metric.score(float(vectors[0] @ vectors[1])))
+    return Verification(metric.accepts(score, engine.threshold), score, engine.threshold, metric, engine.info.name)

@@ -55,6 +55,7 @@ from app.ui.models_dialog import (
 )
 from app.ui.worker import Job, start_job
 from common.errors import RollcallError
+from common.metric import Metric
 from common.progress import Progress, ShouldStop
 from models.detectors import known_detectors
 from models.embedders.base import EmbedderInfo
@@ -71,6 +72,8 @@ DETECTOR_TEXT = {
 }
 STEPS = 100
 """Threshold slider positions per unit of the metric."""
+SLIDER_RANGES = {Metric.L2: (0.2, 1.2), Metric.COSINE: (0.0, 0.9)}
+"""The own-threshold slider's ``(low, high)`` per metric: the thresholds that make sense for a face."""
 FPIR_CHOICES = tuple(
     (f"{s.label}: {s.plain()} ({100 * s.fpir:g} %)", s.fpir) for s in (Strictness.STRICT, Strictness.BALANCED, Strictness.LENIENT)
 )
@@ -82,7 +85,7 @@ MIN_PEOPLE = 2
 
 def threshold_help(info: EmbedderInfo) -> str:
     """What moving the threshold does, in plain words, for the backend's metric."""
-    if info.metric == "l2":
+    if info.metric.is_distance:
         return (
             "A face is named when its distance to someone enrolled is below this value. Lower is stricter: fewer "
             "wrong names, but more people shown as Unknown. Higher is looser."
@@ -293,7 +296,7 @@ class SettingsPage(QWidget):
 
     def _on_backend(self) -> None:
         info = self._info()
-        low, high = (0.2, 1.2) if info.metric == "l2" else (0.0, 0.9)
+        low, high = SLIDER_RANGES[info.metric]
         own = self._thresholds.get(info.name)
         self.own_threshold.blockSignals(True)
         self.own_threshold.setChecked(own is not None)
@@ -521,7 +524,7 @@ class SettingsPage(QWidget):
         """Use a proposed threshold as the own threshold (rounded towards stricter); Save keeps it."""
         self.own_threshold.setChecked(True)
         exact = cal.proposed * STEPS
-        position = math.floor(exact + 1e-6) if cal.metric == "l2" else math.ceil(exact - 1e-6)
+        position = math.floor(exact + 1e-6) if cal.metric.is_distance else math.ceil(exact - 1e-6)
         self.slider.setValue(position)
         value = self.slider.value() / STEPS
         text = f"Threshold set to {value:.2f} (proposed {cal.proposed:.4f}); Save to keep it."
@@ -543,7 +546,7 @@ def calibration_text(cal: Calibration) -> str:
     if abs(cal.proposed - cal.current) < 0.005:
         change = "about the same as the threshold in use"
     else:
-        stricter = cal.proposed < cal.current if cal.metric == "l2" else cal.proposed > cal.current
+        stricter = cal.metric.better(cal.proposed, cal.current)
         change = ("stricter: fewer wrong names, more people shown as Unknown" if stricter
                   else "looser: more faces named, with more risk of a wrong name")
     lines = [
