@@ -11,7 +11,7 @@ import logging
 import math
 import os
 import unicodedata
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from app.files import atomic_write
@@ -261,6 +261,36 @@ class AppConfig:
         return self.settings.station
 
 
+def engine_config(
+    settings: Settings,
+    base: EngineConfig,
+    backend: str | None = None,
+    detector: str | None = None,
+    threshold: float | None = None,
+) -> EngineConfig:
+    """The engine settings that ``settings`` give ``backend``: the one place they are turned into an engine's.
+
+    Args:
+        settings: the saved settings.
+        base: the engine settings to change (model cache, remote URL and other options are kept).
+        backend: the backend to use; ``None``: the saved one.
+        detector, threshold: given on the command line; ``None``: the saved detector, and the threshold saved
+            for that backend (``None`` again when there is none: the backend's own).
+
+    Returns:
+        ``base`` with those changed; an explicit model file is dropped when the backend changes (it belongs to
+        the backend it was given for).
+    """
+    chosen = backend or settings.backend
+    return replace(
+        base,
+        backend=chosen,
+        detector=detector or settings.detector,
+        threshold=threshold if threshold is not None else settings.thresholds.get(chosen),
+        model_path=base.model_path if chosen == base.backend else None,
+    )
+
+
 def build_config(
     data_dir: str | None = None,
     db_url: str | None = None,
@@ -288,12 +318,7 @@ def build_config(
     options: dict[str, object] = {"remote_url": remote_url} if remote_url else {}
     if remote_url and os.environ.get("ROLLCALL_REMOTE_TOKEN"):
         options["remote_token"] = os.environ["ROLLCALL_REMOTE_TOKEN"]
-    engine = EngineConfig(
-        backend=chosen_backend,
-        detector=detector or settings.detector,
-        threshold=threshold if threshold is not None else settings.thresholds.get(chosen_backend),
-        cache_dir=default_cache_dir(),
-        embed_options=options,
-    )
+    base = EngineConfig(cache_dir=default_cache_dir(), embed_options=options)
+    engine = engine_config(settings, base, chosen_backend, detector, threshold)
     url = db_url or f"sqlite:///{root / 'rollcall.db'}"
     return AppConfig(root, url, default_cache_dir(), engine, settings.cooldown_s, settings)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from app.config import engine_config
 from app.context import AppContext
 from app.text import count
 from common.errors import InvalidInput, RollcallError
@@ -57,7 +58,8 @@ def engine_for(ctx: AppContext, backend: str | None) -> FaceEngine:
     """The context's engine, or one for another ``backend`` with the same detector settings."""
     if backend is None or backend == ctx.engine.info.name:
         return ctx.engine
-    return FaceEngine(replace(ctx.config.engine, backend=backend, threshold=None))
+    config = ctx.config
+    return FaceEngine(engine_config(config.settings, config.engine, backend, config.engine.detector))
 
 
 def pending_count(ctx: AppContext, backend: str) -> int:
@@ -228,8 +230,9 @@ def apply_calibration(ctx: AppContext, calibration: Calibration) -> None:
     settings.thresholds[calibration.backend] = round(float(calibration.proposed), 4)
     settings.save(ctx.config.data_dir)
     ctx.config = replace(ctx.config, settings=settings)
-    if ctx.config.engine.backend == calibration.backend:
-        ctx.set_engine_config(replace(ctx.config.engine, threshold=settings.thresholds[calibration.backend]))
+    engine = ctx.config.engine
+    if engine.backend == calibration.backend:  # the backend and detector in use stay (they may come from flags)
+        ctx.set_engine_config(engine_config(settings, engine, engine.backend, engine.detector))
 
 
 def score_sets(by_person: dict[int, NDArray[np.float32]], metric: Metric) -> tuple[NDArray[np.float64], NDArray[np.float64]]:

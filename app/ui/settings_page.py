@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import Settings
+from app.config import Settings, engine_config
 from app.context import AppContext
 from app.text import count
 from app.services.backends import Calibration, ReembedResult, calibrate, reembed
@@ -483,9 +483,7 @@ class SettingsPage(QWidget):
         except RollcallError as exc:
             show_error(self, "Settings not saved", exc)
             return
-        engine = replace(config.engine, backend=new.backend, detector=new.detector, threshold=new.thresholds.get(new.backend))
-        if new.backend != config.engine.backend:
-            engine = replace(engine, model_path=None)  # a --model file belongs to the backend it was given for
+        engine = engine_config(new, config.engine)
         self.ctx.config = replace(config, settings=new, cooldown_s=new.cooldown_s)
         if engine != config.engine:
             self.ctx.set_engine_config(engine)
