@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
-from app.config import engine_config
+from app.config import Settings, engine_config
 from app.context import AppContext
 from app.text import count
 from common.errors import InvalidInput, RollcallError
@@ -218,6 +218,21 @@ def calibrate(
         len(by_person), sum(len(v) for v in by_person.values()), 1.0 / len(impostor), fpir,
         round(table.threshold_at(far), 4) if table is not None and table.metric == metric else None,
     )
+
+
+def save_settings(ctx: AppContext, new: Settings) -> None:
+    """Save ``new`` in the data folder and put it in force: the engine takes its backend, detector and threshold
+    (and loads on next use). Switch to a backend only once it is usable (weights present, faces embedded).
+
+    Raises:
+        StorageError: the settings cannot be written; nothing was changed.
+    """
+    config = ctx.config
+    new.save(config.data_dir)
+    engine = engine_config(new, config.engine)
+    ctx.config = replace(config, settings=new, cooldown_s=new.cooldown_s)
+    if engine != config.engine:
+        ctx.set_engine_config(engine)
 
 
 def apply_calibration(ctx: AppContext, calibration: Calibration) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.config import Settings, engine_config
+from app.config import Settings
 from app.context import AppContext
 from app.text import count
-from app.services.backends import Calibration, ReembedResult, reembed
+from app.services.backends import Calibration, ReembedResult, reembed, save_settings
 from app.ui.finetune_wizard import open_finetune_wizard
 from app.ui.live_page import VIDEO_FILTER
 from app.ui.messages import plain_message, show_error
@@ -468,16 +467,11 @@ class SettingsPage(QWidget):
     def _commit(self, new: Settings, result: ReembedResult | None = None) -> None:
         """Save ``new`` and put it in force (the backend is usable: same as before, or just prepared)."""
         self._switch_to = None
-        config = self.ctx.config
         try:
-            new.save(config.data_dir)
+            save_settings(self.ctx, new)
         except RollcallError as exc:
             show_error(self, "Settings not saved", exc)
             return
-        engine = engine_config(new, config.engine)
-        self.ctx.config = replace(config, settings=new, cooldown_s=new.cooldown_s)
-        if engine != config.engine:
-            self.ctx.set_engine_config(engine)
         self._thresholds = dict(new.thresholds)
         self.note.setText(self._saved_note(result))
         self.saved.emit(new)
