@@ -57,7 +57,8 @@ from models.detectors import known_detectors
 from models.embedders.base import EmbedderInfo
 from models.embedders.registry import backend_info, known_backends
 from models.operating_point import Strictness, operating_point
-from models.weights import ModelSpec, WeightStore
+from models.weights import WeightStore
+from models.weights_manifest import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -59,7 +59,8 @@ def resolve_model_file(name: str, options: EmbedderOptions, suffixes: Sequence[s
 
 
 def _cached_model_file(name: str, options: EmbedderOptions) -> Path:
-    from models.weights import WeightStore, load_manifest
+    from models.weights import WeightStore
+    from models.weights_manifest import load_manifest
 
     if name not in load_manifest():
         raise WeightsError(
