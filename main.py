@@ -140,7 +140,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     from app.config import build_config
     from app.context import AppContext
     from app.files import warn_if_shared
-    from models.errors import RollcallError
+    from common.errors import RollcallError
 
     ctx = None
     try:

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from app.files import atomic_write
+from common.errors import InvalidInput, StorageError
 from models.engine import EngineConfig
-from models.errors import InvalidInput, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -51,18 +51,15 @@ def default_station() -> str:
     return name[:100] or "station"
 
 
-THRESHOLD_RANGES: dict[str, tuple[float, float]] = {"cosine": (-1.0, 1.0), "l2": (0.0, 2.0)}
-"""Valid thresholds per metric: cosine similarity of unit vectors, L2 distance between unit vectors."""
-
-
 def threshold_range(backend: str) -> tuple[float, float]:
-    """The thresholds that make sense for ``backend``'s metric (the widest range for an unknown backend)."""
+    """The thresholds that make sense for ``backend``'s metric (see :attr:`Metric.threshold_range`; the widest
+    range for an unknown backend)."""
     from models.embedders.registry import BACKENDS
 
     entry = BACKENDS.get(backend)
     if entry is None:
         return (-1.0, 2.0)
-    return THRESHOLD_RANGES.get(entry.info.metric, (-1.0, 2.0))
+    return entry.info.metric.threshold_range
 
 
 def check_threshold(value: float, backend: str, what: str = "--threshold") -> float:
@@ -242,7 +239,7 @@ def _remote_backend(remote_url: str | None) -> str:
     """
     from models.embedders.registry import known_backends
     from models.embedders.remote import model_name
-    from models.errors import BackendUnavailable
+    from common.errors import BackendUnavailable
 
     if not remote_url:
         raise BackendUnavailable("--backend remote needs --remote-url http://HOST:PORT/v1/models/NAME (or ROLLCALL_REMOTE_URL)")
@@ -282,9 +279,35 @@ class AppConfig:
         """This station's name (the ``station`` setting), recorded with its attendance marks."""
         return self.settings.station
 
-    def with_engine(self, **changes: object) -> "AppConfig":
-        """A copy with some engine settings changed (e.g. ``backend="facenet"``)."""
-        return replace(self, engine=replace(self.engine, **changes))
+
+def engine_config(
+    settings: Settings,
+    base: EngineConfig,
+    backend: str | None = None,
+    detector: str | None = None,
+    threshold: float | None = None,
+) -> EngineConfig:
+    """The engine settings that ``settings`` give ``backend``: the one place they are turned into an engine's.
+
+    Args:
+        settings: the saved settings.
+        base: the engine settings to change (model cache, remote URL and other options are kept).
+        backend: the backend to use; ``None``: the saved one.
+        detector, threshold: given on the command line; ``None``: the saved detector, and the threshold saved
+            for that backend (``None`` again when there is none: the backend's own).
+
+    Returns:
+        ``base`` with those changed; an explicit model file is dropped when the backend changes (it belongs to
+        the backend it was given for).
+    """
+    chosen = backend or settings.backend
+    return replace(
+        base,
+        backend=chosen,
+        detector=detector or settings.detector,
+        threshold=threshold if threshold is not None else settings.thresholds.get(chosen),
+        model_path=base.model_path if chosen == base.backend else None,
+    )
 
 
 def build_config(
@@ -314,12 +337,7 @@ def build_config(
     options: dict[str, object] = {"remote_url": remote_url} if remote_url else {}
     if remote_url and os.environ.get("ROLLCALL_REMOTE_TOKEN"):
         options["remote_token"] = os.environ["ROLLCALL_REMOTE_TOKEN"]
-    engine = EngineConfig(
-        backend=chosen_backend,
-        detector=detector or settings.detector,
-        threshold=threshold if threshold is not None else settings.thresholds.get(chosen_backend),
-        cache_dir=default_cache_dir(),
-        embed_options=options,
-    )
+    base = EngineConfig(cache_dir=default_cache_dir(), embed_options=options)
+    engine = engine_config(settings, base, chosen_backend, detector, threshold)
     url = db_url or f"sqlite:///{root / 'rollcall.db'}"
     return AppConfig(root, url, default_cache_dir(), engine, settings.cooldown_s, settings)

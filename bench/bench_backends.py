@@ -24,9 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from app.config import default_cache_dir  # noqa: E402
+from common.errors import RollcallError  # noqa: E402
 from models.embedders.registry import known_backends  # noqa: E402
 from models.engine import EngineConfig, FaceEngine  # noqa: E402
-from models.errors import RollcallError  # noqa: E402
 from models.imageio import load_image  # noqa: E402
 
 

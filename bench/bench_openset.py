@@ -21,6 +21,8 @@ sys.path.insert(0, str(REPO / "bench"))
 import numpy as np  # noqa: E402
 from numpy.typing import NDArray  # noqa: E402
 
+from common.metric import Metric  # noqa: E402
+
 import openset_data as data  # noqa: E402
 
 
@@ -55,7 +57,7 @@ class Split:
 
 def load_split(backend: str, half: data.Half) -> Split:
     """Centroids and probe cosines from the cache (photos not cached yet are left out)."""
-    from models.matching import centroid
+    from db._vectors import centroid  # the rule storage applies to every enrolled person
     from models.quality import MAX_YAW, MIN_FACE_PX, MIN_SHARPNESS
 
     rows, dets = data.load(backend), data.load("detections")
@@ -82,8 +84,9 @@ def load_split(backend: str, half: data.Half) -> Split:
     return Split(names, mated_people, cos, np.array([o for _, o in probes]), found, q_ok)
 
 
-def to_score(cos: NDArray[np.float64], metric: str) -> NDArray[np.float64]:
-    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cos)) if metric == "l2" else cos
+def to_score(cos: NDArray[np.float64], metric: Metric) -> NDArray[np.float64]:
+    """:meth:`Metric.score` kept in float64 (the rate tables were measured so)."""
+    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * cos)) if metric.is_distance else cos
 
 
 @dataclass(frozen=True)
@@ -127,7 +130,7 @@ class Outcome:
         return float(np.nextafter(scores[allowed], -np.inf))
 
 
-def draw(split: Split, path: str, metric: str, size: int, seed: int) -> Outcome:
+def draw(split: Split, path: str, metric: Metric, size: int, seed: int) -> Outcome:
     """A gallery of ``size`` people (mated people drawn at random; beyond them, distractors in a random
     order) searched by every probe whose person is in it, and by every non-mated probe."""
     rng = np.random.default_rng(seed)
@@ -142,7 +145,7 @@ def draw(split: Split, path: str, metric: str, size: int, seed: int) -> Outcome:
     order = np.argsort(-cos, axis=1)
     best_cos = np.take_along_axis(cos, order[:, :1], 1)[:, 0]
     second = np.take_along_axis(cos, order[:, 1:2], 1)[:, 0] if len(people) > 1 else np.full(len(cos), -1.0)
-    sign = 1.0 if metric == "l2" else -1.0
+    sign = metric.sign
     best, runner = sign * to_score(best_cos, metric), sign * to_score(second, metric)
     if len(people) == 1:
         runner = np.full(len(best), np.inf)
@@ -150,20 +153,19 @@ def draw(split: Split, path: str, metric: str, size: int, seed: int) -> Outcome:
     return Outcome(best, runner - best, owner >= 0, people[order[:, 0]] == owner, split.found[keep], split.quality_ok[keep])
 
 
-def impostor_scores(split: Split, path: str, metric: str) -> NDArray[np.float64]:
+def impostor_scores(split: Split, path: str, metric: Metric) -> NDArray[np.float64]:
     """Every found probe against every centroid but its own person's, in lower-is-closer form."""
     cos = split.cos[path][split.found]
     owner = split.owner[split.found]
     mask = np.ones_like(cos, dtype=bool)
     rows = np.flatnonzero(owner >= 0)
     mask[rows, owner[rows]] = False
-    sign = 1.0 if metric == "l2" else -1.0
-    return sign * to_score(cos[mask], metric)
+    return metric.sign * to_score(cos[mask], metric)
 
 
-def rate_table(split: Split, path: str, metric: str) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+def rate_table(split: Split, path: str, metric: Metric) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     """Per-comparison false-accept rate → threshold from every probe against every other person's centroid."""
-    sign = 1.0 if metric == "l2" else -1.0
+    sign = metric.sign
     imp = np.sort(impostor_scores(split, path, metric))
     rates, thresholds = [], []
     for r in RATE_GRID:
@@ -175,7 +177,7 @@ def rate_table(split: Split, path: str, metric: str) -> tuple[tuple[float, ...],
     return tuple(rates), tuple(thresholds), len(imp)
 
 
-def backend_metric(backend: str) -> tuple[str, float]:
+def backend_metric(backend: str) -> tuple[Metric, float]:
     from models.embedders.registry import backend_info
 
     info = backend_info(backend)
@@ -188,7 +190,7 @@ def cmd_tables(args: argparse.Namespace) -> None:
     metric, _ = backend_metric(args.backend)
     split = load_split(args.backend, halves["tuning"])
     print(f"# {args.backend}: TUNING half, {len(split.names)} people enrolled, {len(split.owner)} probes")
-    sign = 1.0 if metric == "l2" else -1.0
+    sign = metric.sign
     for path in ("photo", "live"):
         rates, thresholds, n = rate_table(split, path, metric)
         print(f'    ("{args.backend}", "{path}"): RateTable(\n        "{metric}",\n        {rates},\n'
@@ -208,7 +210,7 @@ def summarise(split: Split, path: str, backend: str, size: int, strictness: str)
     from models.operating_point import Strictness, operating_point
 
     metric, default = backend_metric(backend)
-    sign = 1.0 if metric == "l2" else -1.0
+    sign = metric.sign
     size = min(size, len(split.names))
     draws = DRAWS if size < split.mated_people else 1  # all mated people + distractors: one gallery
     acc: dict[str, list[float]] = {}

@@ -28,7 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.matching import Gallery, similarity_to_score  # noqa: E402
+from models.matching import Gallery  # noqa: E402
 
 
 def _queries(gallery: Gallery, n: int, rng: np.random.Generator, noise: tuple[float, ...]) -> np.ndarray:
@@ -56,8 +56,8 @@ def _reference(gallery: Gallery, queries: np.ndarray) -> list[tuple[int, int, fl
 
 def _agrees(match, ref: tuple[int, int, float, float], gallery: Gallery) -> bool:
     first, _, best, second = ref
-    score = float(similarity_to_score(best, gallery.metric))
-    margin = abs(score - float(similarity_to_score(second, gallery.metric)))
+    score = float(gallery.metric.score(best))
+    margin = abs(score - float(gallery.metric.score(second)))
     return match.candidate_id == gallery.person_ids[first] and match.score == score and match.margin == margin
 
 

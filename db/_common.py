@@ -16,11 +16,11 @@ from numpy.typing import ArrayLike
 from sqlalchemy import ColumnElement, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from common.errors import InvalidInput, NotFound
 from db import _vectors
 from db.database import Database
 from db.records import NewSample, PersonRecord, SampleRecord
 from db.schema import AttendanceEvent, Centroid, Embedding, FaceSample, GalleryVersion, Person
-from models.errors import InvalidInput, NotFound
 
 PEOPLE_HINT = "`python main.py people` lists them"
 

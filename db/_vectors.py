@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from models.errors import InvalidInput, StorageError
+from common.errors import InvalidInput, StorageError
 
 
 def to_bytes(vector: NDArray[np.float32]) -> bytes:

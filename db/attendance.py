@@ -10,10 +10,10 @@ from sqlalchemy import Select, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from common.errors import InvalidInput, NotFound, StorageError
 from db._common import RepositoryBase, clean_name, clean_text, person_row, require_utc, utcnow
 from db.records import EventRecord, SessionRecord
 from db.schema import AttendanceEvent, AttendanceSession
-from models.errors import InvalidInput, NotFound, StorageError
 
 SESSIONS_HINT = "`python main.py sessions` lists them"
 
@@ -270,5 +270,7 @@ class AttendanceRepository(RepositoryBase):
         """
         with self._db.session() as s:
             if s.get(AttendanceEvent, event_id) is None:
-                raise NotFound(f"no attendance event with id {event_id}; `python main.py events` lists them")
+                raise NotFound(
+                    f"no attendance event with id {event_id} (removed already?); the Attendance page lists the events"
+                )
             s.execute(delete(AttendanceEvent).where(AttendanceEvent.id == event_id))

@@ -31,7 +31,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from models.errors import StorageError
+from common.errors import StorageError
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Database:
 
         Raises:
             StorageError: the database is locked, read-only or damaged. Integrity errors pass through so that
-                repositories can turn them into :class:`~models.errors.DuplicateError` and friends.
+                repositories can turn them into :class:`~common.errors.DuplicateError` and friends.
         """
         try:
             bind = self.engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE" if write else "BEGIN"})

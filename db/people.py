@@ -10,6 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from common.errors import DuplicateError, InvalidInput, NotFound
 from db._common import (
     PEOPLE_HINT,
     RepositoryBase,
@@ -25,7 +26,6 @@ from db._common import (
 )
 from db.records import NewSample, PersonRecord
 from db.schema import FaceSample, Person
-from models.errors import DuplicateError, InvalidInput, NotFound
 
 
 def _check_external_id_free(s: Session, external_id: Optional[str], person_id: Optional[int] = None) -> None:

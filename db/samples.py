@@ -9,6 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sqlalchemy import delete, func, select
 
+from common.errors import InvalidInput, NotFound
 from db import _vectors
 from db._common import (
     RepositoryBase,
@@ -21,7 +22,6 @@ from db._common import (
 )
 from db.records import CentroidSet, NewSample, SampleRecord
 from db.schema import Centroid, Embedding, FaceSample, Person
-from models.errors import InvalidInput, NotFound
 
 
 class SampleRepository(RepositoryBase):
@@ -91,7 +91,9 @@ class SampleRepository(RepositoryBase):
         with self._db.session() as s:
             row = s.get(FaceSample, sample_id)
             if row is None:
-                raise NotFound(f"no face sample with id {sample_id}; `python main.py samples PERSON` lists them")
+                raise NotFound(
+                    f"no face sample with id {sample_id} (removed already?); the People page shows each person's photos"
+                )
             person_id = row.person_id
             s.execute(delete(FaceSample).where(FaceSample.id == sample_id))
             recompute_centroids(s, [person_id])

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import BackendUnavailable
+from common.errors import BackendUnavailable
 from models.types import Landmarks, RGBImage
 
 Aligner = Callable[[RGBImage, Landmarks, tuple[int, int]], RGBImage]

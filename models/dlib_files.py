@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from models.errors import WeightsError
+from common.errors import WeightsError
 
 DLIB_FILES = {
     "hog": None,

@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import MultipleFaces, NoFaceFound
 from models.align import ARCFACE_TEMPLATE_112, align_batch, canonical_crop
 from models.detectors import Detector, DetectorOptions, create_detector
 from models.embedders.base import Embedder, EmbedderInfo, l2_normalise
 from models.embedders.registry import EmbedderOptions, backend_info, create_embedder
-from models.errors import MultipleFaces, NoFaceFound
 from models.types import BBox, Detection, Landmarks, RGBImage
 
 

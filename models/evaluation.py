@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import InvalidInput
+from common.metric import Metric
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 from models.engine import EngineConfig, FaceEngine
-from models.errors import InvalidInput
 from models.imageio import load_image
-from models.matching import similarity_to_score
-from models.progress import Progress, ShouldStop, never_stop, no_progress
 from models.types import Detection, RGBImage
 
 FAR_TARGET = 1e-3
@@ -49,7 +49,7 @@ class EvalResult:
 
     backend: str
     detector: str
-    metric: str
+    metric: Metric
     accuracy: float
     accuracy_std: float
     threshold: float
@@ -247,7 +247,7 @@ def evaluate(
         metric=metric,
         accuracy=float(np.mean(accs)),
         accuracy_std=float(np.std(accs)),
-        threshold=float(similarity_to_score(float(np.mean(thrs)), metric)),
+        threshold=float(metric.score(float(np.mean(thrs)))),
         auc=roc_auc(scores, same),
         tar_at_far=tar_at_far(scores, same),
         far=FAR_TARGET,

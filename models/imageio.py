@@ -4,7 +4,7 @@ Every image Rollcall reads from outside goes through :func:`load_image` / :func:
 loader: the format and the size are read from the file's header *before* anything is decoded, so a small file
 that claims 40000×40000 pixels is refused without allocating memory for it; images over the pixel limit
 (:data:`DEFAULT_MAX_PIXELS`, 64 megapixels) or under :data:`MIN_SIDE` pixels on a side are refused with a
-clear :class:`~models.errors.BadImage`, and any decoder failure becomes one too.
+clear :class:`~common.errors.BadImage`, and any decoder failure becomes one too.
 
 16-bit, RGBA/LA, palette and grayscale images are converted (alpha is composited onto white); EXIF
 orientation of JPEGs is applied by OpenCV.
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import BadImage
+from common.errors import BadImage
 from models.types import RGBImage
 
 IMAGE_SUFFIXES = frozenset(

@@ -1,7 +1,7 @@
 """Open-set 1:N matching of embeddings against per-person centroids.
 
-All vectors are L2-normalised, so one matrix product gives cosine similarities; for the ``"l2"`` metric
-they are turned into Euclidean distances, ``d = sqrt(2 - 2 cos)``.
+All vectors are L2-normalised, so one matrix product gives cosine similarities; the gallery's
+:class:`~common.metric.Metric` turns them into scores (for ``l2``, Euclidean distances ``d = sqrt(2 - 2 cos)``).
 
 Large galleries (``FAST_MIN_ROWS`` people or more) are searched in two steps: an int8 copy of the centroids
 picks the ``FAST_CANDIDATES`` most similar rows (one int8 matrix-vector product in onnxruntime, a quarter
@@ -20,36 +20,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import InvalidInput
+from common.metric import Metric
 from models.embedders.base import l2_normalise
-from models.errors import InvalidInput
 from models.operating_point import CohortRule
 from models.types import Match
-
-METRICS = ("cosine", "l2")
-
-
-def check_metric(metric: str) -> None:
-    """Raises InvalidInput for a metric other than ``cosine`` or ``l2``."""
-    if metric not in METRICS:
-        raise InvalidInput(f"unknown metric {metric!r}; use one of {', '.join(METRICS)}")
-
-
-def similarity_to_score(cos: NDArray[np.floating] | float, metric: str) -> NDArray[np.float32] | float:
-    """Cosine similarity expressed in ``metric`` (identity for cosine, distance for l2)."""
-    if metric == "cosine":
-        return cos
-    return np.sqrt(np.maximum(0.0, 2.0 - 2.0 * np.asarray(cos, dtype=np.float32)))
-
-
-def is_accepted(score: float, threshold: float, metric: str) -> bool:
-    """Whether a score passes the threshold (similarity ≥ threshold, or distance ≤ threshold)."""
-    return score >= threshold if metric == "cosine" else score <= threshold
-
-
-def centroid(vectors: NDArray[np.floating]) -> NDArray[np.float32]:
-    """Mean of the L2-normalised rows of ``vectors`` (N, D), renormalised: a person's template."""
-    return l2_normalise(l2_normalise(vectors).mean(axis=0))
-
 
 FAST_MIN_ROWS = 20_000
 """Galleries with at least this many rows are prefiltered with int8 (smaller ones: one float32 product)."""
@@ -142,6 +117,7 @@ class Gallery:
 
     Attributes:
         person_ids: (N,) ids; ``names``: (N,) display names; ``matrix``: (N, D) unit-length centroids.
+        metric: how scores compare with ``threshold`` (a name such as ``"l2"`` is turned into a :class:`Metric`).
         min_margin: a best match that passes the threshold is still Unknown when the runner-up is closer than
             this (in the metric's units): two enrolled people fit about equally well (see
             :mod:`models.operating_point`).
@@ -152,13 +128,13 @@ class Gallery:
     person_ids: tuple[int, ...]
     names: tuple[str, ...]
     matrix: NDArray[np.float32]
-    metric: str
+    metric: Metric
     threshold: float
     min_margin: float = 0.0
     cohort: CohortRule | None = None
 
     def __post_init__(self) -> None:
-        check_metric(self.metric)
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
     @classmethod
     def build(
@@ -166,7 +142,7 @@ class Gallery:
         person_ids: tuple[int, ...],
         names: tuple[str, ...],
         matrix: NDArray[np.floating],
-        metric: str,
+        metric: Metric | str,
         threshold: float,
         min_margin: float = 0.0,
         cohort: CohortRule | None = None,
@@ -176,7 +152,7 @@ class Gallery:
         The int8 index of a large gallery is built on its first search (or by :meth:`prepare`).
         """
         m = np.ascontiguousarray(l2_normalise(matrix)) if len(person_ids) else np.zeros((0, 0), np.float32)
-        return cls(tuple(person_ids), tuple(names), m, metric, threshold, min_margin, cohort)
+        return cls(tuple(person_ids), tuple(names), m, Metric.named(metric), threshold, min_margin, cohort)
 
     def __len__(self) -> int:
         return len(self.person_ids)
@@ -228,8 +204,7 @@ class Gallery:
         """
         queries = l2_normalise(np.atleast_2d(vectors))
         if len(self) == 0:
-            worst = -1.0 if self.metric == "cosine" else 2.0
-            return [Match(None, None, worst, 0.0, None) for _ in range(len(queries))]
+            return [Match(None, None, self.metric.worst, 0.0, None) for _ in range(len(queries))]
         if queries.shape[1] != self.matrix.shape[1]:
             raise InvalidInput(
                 f"embedding length {queries.shape[1]} does not match the gallery's {self.matrix.shape[1]}: "
@@ -290,12 +265,12 @@ class Gallery:
         return self._match(first, float(sims[first]), runner_up)
 
     def _match(self, first: int, best_cos: float, runner_up: float | None) -> Match:
-        score = float(similarity_to_score(best_cos, self.metric))
-        second = None if runner_up is None else float(similarity_to_score(runner_up, self.metric))
+        score = float(self.metric.score(best_cos))
+        second = None if runner_up is None else float(self.metric.score(runner_up))
         margin = float("inf") if second is None else abs(score - second)
         pid = self.person_ids[first]
         cohort_ok = self.cohort is None or self.cohort.accepts(score, second)
-        if is_accepted(score, self.threshold, self.metric) and margin >= self.min_margin and cohort_ok:
+        if self.metric.accepts(score, self.threshold) and margin >= self.min_margin and cohort_ok:
             return Match(pid, self.names[first], score, margin, pid)
         return Match(None, None, score, margin, pid)
 

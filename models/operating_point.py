@@ -26,6 +26,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+from common.metric import Metric
+
 PATHS = ("photo", "live")
 
 
@@ -85,18 +87,22 @@ class RateTable:
     """Per-comparison false-accept rate at each of a series of thresholds, for one backend and path.
 
     Attributes:
-        metric: ``"l2"`` (distance; lower is closer) or ``"cosine"`` (similarity; higher is closer).
+        metric: ``l2`` (distance; lower is closer) or ``cosine`` (similarity; higher is closer); a name is
+            turned into a :class:`Metric`.
         rates: false-accept rates, strictly decreasing (1e-1 … 1e-6).
         thresholds: the threshold giving each rate, in ``metric`` (each stricter than the one before).
         comparisons: how many impostor comparisons measured it (the smallest rate it can resolve is 1/that).
         min_margin: a match is named only when the runner-up is at least this much further (metric units).
     """
 
-    metric: str
+    metric: Metric
     rates: tuple[float, ...]
     thresholds: tuple[float, ...]
     comparisons: int
     min_margin: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
     def threshold_at(self, rate: float) -> float:
         """The threshold at per-comparison false-accept rate ``rate``: interpolated linearly in log(rate);
@@ -125,15 +131,18 @@ class CohortRule:
     """``score − weight × runner_up`` must pass ``threshold`` (same direction as the metric) for a name.
 
     Attributes:
-        metric: ``"l2"`` or ``"cosine"``. weight: share of the runner-up's score subtracted.
-        threshold: what the adjusted score must pass. solo: the runner-up's score assumed when only one person is
-            enrolled (there is no runner-up to compare with).
+        metric: ``l2`` or ``cosine`` (a name is turned into a :class:`Metric`). weight: share of the runner-up's
+            score subtracted. threshold: what the adjusted score must pass. solo: the runner-up's score assumed
+            when only one person is enrolled (there is no runner-up to compare with).
     """
 
-    metric: str
+    metric: Metric
     weight: float
     threshold: float
     solo: float
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
     def adjusted(self, score: float, runner_up: float | None) -> float:
         """The best score less ``weight`` times the runner-up's (``solo`` when there is none)."""
@@ -141,8 +150,7 @@ class CohortRule:
 
     def accepts(self, score: float, runner_up: float | None) -> bool:
         """Whether a best ``score`` with this ``runner_up`` passes (L2: at most; cosine: at least the threshold)."""
-        value = self.adjusted(score, runner_up)
-        return value <= self.threshold if self.metric == "l2" else value >= self.threshold
+        return bool(self.metric.accepts(self.adjusted(score, runner_up), self.threshold))
 
 
 @dataclass(frozen=True)
@@ -158,13 +166,16 @@ class CohortTable:
         strangers: how many stranger searches each size pooled (the smallest FPIR it resolves is 1/that).
     """
 
-    metric: str
+    metric: Metric
     weight: float
     solo: float
     sizes: tuple[int, ...]
     fpirs: tuple[float, ...]
     thresholds: tuple[tuple[float, ...], ...]
     strangers: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
     def rule(self, fpir: float, gallery_size: int) -> CohortRule:
         """The rule for ``gallery_size`` people at target ``fpir``."""
@@ -197,7 +208,7 @@ class OperatingPoint:
     """The threshold a gallery search uses, and why.
 
     Attributes:
-        threshold: in the backend's metric. metric: ``"l2"`` or ``"cosine"``.
+        threshold: in the backend's metric. metric: that :class:`Metric` (a name is turned into one).
         gallery_size: enrolled people it was chosen for. strictness: the setting it came from (``None`` when
             the user's own threshold is used). fpir: the target share of strangers named (``None``: unknown,
             the backend has no rate table or the threshold is the user's). source: ``"table"``, ``"user"`` or
@@ -206,13 +217,16 @@ class OperatingPoint:
     """
 
     threshold: float
-    metric: str
+    metric: Metric
     gallery_size: int
     strictness: Strictness | None
     fpir: float | None
     source: str
     min_margin: float = 0.0
     cohort: CohortRule | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
     def describe(self) -> str:
         """One plain sentence for the Settings page and the CLI."""
@@ -228,7 +242,7 @@ class OperatingPoint:
 
 def operating_point(
     backend: str,
-    metric: str,
+    metric: Metric | str,
     default_threshold: float,
     gallery_size: int,
     strictness: Strictness = DEFAULT_STRICTNESS,
@@ -244,7 +258,9 @@ def operating_point(
 
     Raises:
         ValueError: an unknown path.
+        InvalidInput: an unknown metric.
     """
+    metric = Metric.named(metric)
     if path not in PATHS:
         raise ValueError(f"unknown path {path!r}; use one of {', '.join(PATHS)}")
     g = max(1, int(gallery_size))

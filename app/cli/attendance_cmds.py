@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def cmd_export(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.attendance import write_csv
-    from models.errors import NotFound
+    from common.errors import NotFound
 
     start, end = parse_date(args.start), parse_date(args.end, end=True)
     session_id = None

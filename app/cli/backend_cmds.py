@@ -58,7 +58,7 @@ def cmd_calibrate(args: argparse.Namespace, ctx: AppContext) -> int:
     if args.json:
         print(json.dumps({**cal.as_dict(), "applied": bool(args.apply)}, indent=2))
         return 0
-    cmp = "<=" if cal.metric == "l2" else ">="
+    cmp = cal.metric.symbol
     print(f"{cal.backend}: {cal.people} people, {cal.samples} photos; {cal.genuine} genuine and {cal.impostor} "
           f"impostor comparisons (same person if {cal.metric} {cmp} threshold)")
     print(f"  target: about {100 * cal.fpir_target:g}% of strangers named with {cal.people} people enrolled, "

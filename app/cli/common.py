@@ -8,7 +8,7 @@ import unicodedata
 from datetime import date, datetime, time, timezone
 from typing import Any, Collection, Sequence
 
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 
 
 def stderr_progress(done: int, total: int, text: str) -> None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from app.context import AppContext
-from models.errors import InvalidInput, WeightsError
+from common.errors import InvalidInput, WeightsError
 
 log = logging.getLogger(__name__)
 

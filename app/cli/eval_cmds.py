@@ -31,7 +31,7 @@ def cmd_eval(args: argparse.Namespace, ctx: AppContext) -> int:
     if args.json:
         print_json(result.as_dict())
         return 0
-    cmp = "<=" if result.metric == "l2" else ">="
+    cmp = result.metric.symbol
     print(
         f"{result.backend}/{result.detector}: accuracy {100 * result.accuracy:.2f}% ± {100 * result.accuracy_std:.2f} "
         f"over {result.folds} folds ({result.pairs} pairs, {result.images} images)\n"

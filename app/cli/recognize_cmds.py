@@ -71,6 +71,6 @@ def cmd_verify(args: argparse.Namespace, ctx: AppContext) -> int:
         )
     else:
         verdict = "same person" if v.same else "different people"
-        cmp = "<=" if v.metric == "l2" else ">="  # cosine similarity, or a Siamese backend's probability
+        cmp = v.symbol
         print(f"{verdict}: {v.metric} {v.score:.3f} (same if {cmp} {v.threshold}, backend {v.backend})")
     return 0

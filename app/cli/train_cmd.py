@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def spec_from_args(args: argparse.Namespace) -> Any:
     """The :class:`TrainSpec` the flags describe."""
     from app.services.training import TrainSpec
-    from models.errors import InvalidInput
+    from common.errors import InvalidInput
 
     people = args.people
     if args.batch_size is not None:
@@ -124,7 +124,7 @@ def _resumable(ctx: AppContext) -> Any:
         InvalidInput: there is none.
     """
     from app.services import training
-    from models.errors import InvalidInput
+    from common.errors import InvalidInput
 
     runs = training.interrupted_runs(ctx.config)
     if not runs:
@@ -176,7 +176,7 @@ def _report(outcome: Any, kept: str | None, as_json: bool) -> None:
 def _check_detect(ctx: AppContext, spec: Any) -> int:
     from app.cli.models_cmds import StderrProgress
     from app.services.training import _engine
-    from models.errors import InvalidInput
+    from common.errors import InvalidInput
     from models.train.data import count_faces, folder_tree
 
     if spec.source != "folder":

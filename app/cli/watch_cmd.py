@@ -89,7 +89,7 @@ class AlreadyMarked:
 def cmd_watch(args: argparse.Namespace, ctx: AppContext) -> int:
     from app.services.attendance import default_session_name
     from app.services.live import live_config, run_watch
-    from models.errors import InvalidInput, NotFound
+    from common.errors import InvalidInput, NotFound
 
     if args.max_frames is not None and args.max_frames <= 0:
         raise InvalidInput(f"--max-frames {args.max_frames} must be a positive number of frames")

@@ -27,8 +27,7 @@ from app.context import AppContext
 from app.server import tfserving
 from app.server.guards import ASGIApp, BodyLimit, RateLimit, TokenCheck
 from app.text import count
-from db.records import EventRecord, PersonRecord
-from models.errors import (
+from common.errors import (
     BackendUnavailable,
     BadImage,
     DuplicateError,
@@ -40,6 +39,7 @@ from models.errors import (
     StorageError,
     WeightsError,
 )
+from db.records import EventRecord, PersonRecord
 from models.matching import Gallery
 from models.types import FaceResult, RGBImage
 

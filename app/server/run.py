@@ -8,7 +8,7 @@ import socket
 
 from app.context import AppContext
 from app.server.api import ServerOptions, create_app
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 

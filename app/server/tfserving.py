@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import BadImage, InvalidInput
+from common.errors import BadImage, InvalidInput
 from models.imageio import decode_image
 
 MAX_INSTANCES = 64

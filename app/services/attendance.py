@@ -10,9 +10,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from app.files import atomic_write
+from common.errors import StorageError
 from db.records import EventRecord, SessionRecord
 from db.repositories import Repository
-from models.errors import StorageError
 
 log = logging.getLogger(__name__)
 

@@ -19,16 +19,17 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from app.config import Settings, engine_config
 from app.context import AppContext
 from app.text import count
+from common.errors import InvalidInput, RollcallError
+from common.metric import Metric
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 from db.records import SampleRecord
 from models.embedders.base import l2_normalise
 from models.engine import FaceEngine
-from models.errors import InvalidInput, RollcallError
 from models.imageio import decode_image
-from models.matching import similarity_to_score
 from models.operating_point import RATE_TABLES, expected_fpir, per_comparison_rate
-from models.progress import Progress, ShouldStop, never_stop, no_progress
 from models.types import Landmarks
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def engine_for(ctx: AppContext, backend: str | None) -> FaceEngine:
     """The context's engine, or one for another ``backend`` with the same detector settings."""
     if backend is None or backend == ctx.engine.info.name:
         return ctx.engine
-    return FaceEngine(replace(ctx.config.engine, backend=backend, threshold=None))
+    config = ctx.config
+    return FaceEngine(engine_config(config.settings, config.engine, backend, config.engine.detector))
 
 
 def pending_count(ctx: AppContext, backend: str) -> int:
@@ -152,7 +154,7 @@ class Calibration:
     """
 
     backend: str
-    metric: str
+    metric: Metric
     far_target: float
     current: float
     proposed: float
@@ -218,6 +220,21 @@ def calibrate(
     )
 
 
+def save_settings(ctx: AppContext, new: Settings) -> None:
+    """Save ``new`` in the data folder and put it in force: the engine takes its backend, detector and threshold
+    (and loads on next use). Switch to a backend only once it is usable (weights present, faces embedded).
+
+    Raises:
+        StorageError: the settings cannot be written; nothing was changed.
+    """
+    config = ctx.config
+    new.save(config.data_dir)
+    engine = engine_config(new, config.engine)
+    ctx.config = replace(config, settings=new, cooldown_s=new.cooldown_s)
+    if engine != config.engine:
+        ctx.set_engine_config(engine)
+
+
 def apply_calibration(ctx: AppContext, calibration: Calibration) -> None:
     """Save the proposed threshold as the backend's setting and use it from now on.
 
@@ -228,11 +245,12 @@ def apply_calibration(ctx: AppContext, calibration: Calibration) -> None:
     settings.thresholds[calibration.backend] = round(float(calibration.proposed), 4)
     settings.save(ctx.config.data_dir)
     ctx.config = replace(ctx.config, settings=settings)
-    if ctx.config.engine.backend == calibration.backend:
-        ctx.set_engine_config(replace(ctx.config.engine, threshold=settings.thresholds[calibration.backend]))
+    engine = ctx.config.engine
+    if engine.backend == calibration.backend:  # the backend and detector in use stay (they may come from flags)
+        ctx.set_engine_config(engine_config(settings, engine, engine.backend, engine.detector))
 
 
-def score_sets(by_person: dict[int, NDArray[np.float32]], metric: str) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+def score_sets(by_person: dict[int, NDArray[np.float32]], metric: Metric) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Genuine and impostor scores in ``metric``.
 
     Genuine: each sample of a person with at least two samples against the centroid of their *other* samples.
@@ -250,17 +268,17 @@ def score_sets(by_person: dict[int, NDArray[np.float32]], metric: str) -> tuple[
             genuine.extend(np.sum(others * vecs, axis=1).tolist())
         sims = vecs @ centroids.T
         impostor.extend(np.delete(sims, row, axis=1).ravel().tolist())
-    to_metric = lambda cos: np.asarray(similarity_to_score(np.asarray(cos, np.float32), metric), np.float64)  # noqa: E731
+    to_metric = lambda cos: np.asarray(metric.score(np.asarray(cos, np.float32)), np.float64)  # noqa: E731
     return to_metric(genuine), to_metric(impostor)
 
 
-def threshold_at_far(genuine: NDArray[np.float64], impostor: NDArray[np.float64], far: float, metric: str) -> float:
+def threshold_at_far(genuine: NDArray[np.float64], impostor: NDArray[np.float64], far: float, metric: Metric) -> float:
     """The most accepting threshold whose false-accept rate on ``impostor`` is at most ``far``.
 
     It lies halfway between the first impostor score it must reject and the nearest score (genuine or
     impostor) on the accepting side, so it never sits on a measured score.
     """
-    sign = 1.0 if metric == "l2" else -1.0  # work with "lower is closer"
+    sign = metric.sign  # work with "lower is closer"
     imp = np.sort(sign * impostor)
     allowed = int(np.floor(far * len(imp) + 1e-9))
     if allowed >= len(imp):
@@ -272,9 +290,8 @@ def threshold_at_far(genuine: NDArray[np.float64], impostor: NDArray[np.float64]
     return float(sign * (accept_edge + reject) / 2.0)
 
 
-def rates(genuine: NDArray[np.float64], impostor: NDArray[np.float64], threshold: float, metric: str) -> tuple[float, float]:
+def rates(genuine: NDArray[np.float64], impostor: NDArray[np.float64], threshold: float, metric: Metric) -> tuple[float, float]:
     """``(TAR, FAR)``: shares of genuine and impostor scores accepted at ``threshold``."""
-    accept = (lambda s: s <= threshold) if metric == "l2" else (lambda s: s >= threshold)
-    tar = float(np.mean(accept(genuine))) if len(genuine) else 0.0
-    far = float(np.mean(accept(impostor))) if len(impostor) else 0.0
+    tar = float(np.mean(metric.accepts(genuine, threshold))) if len(genuine) else 0.0
+    far = float(np.mean(metric.accepts(impostor, threshold))) if len(impostor) else 0.0
     return tar, far

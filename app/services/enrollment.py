@@ -13,9 +13,7 @@ from numpy.typing import NDArray
 
 from app.context import AppContext
 from app.text import count
-from db.records import NewSample, PersonRecord
-from models.engine import FaceEngine, make_canonical
-from models.errors import (
+from common.errors import (
     BadImage,
     DuplicateError,
     InvalidInput,
@@ -24,8 +22,10 @@ from models.errors import (
     NotFound,
     RollcallError,
 )
+from common.progress import Progress, ShouldStop, never_stop, no_progress
+from db.records import NewSample, PersonRecord
+from models.engine import FaceEngine, make_canonical
 from models.imageio import DEFAULT_MAX_PIXELS, decode_image, encode_jpeg, is_image_path, read_image_file
-from models.progress import Progress, ShouldStop, never_stop, no_progress
 from models.quality import FaceQuality, assess
 from models.types import Landmarks, RGBImage
 

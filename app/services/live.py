@@ -29,12 +29,12 @@ from numpy.typing import NDArray
 
 from app.context import AppContext
 from app.services.attendance import AttendanceMarker
+from common.errors import InvalidInput, RollcallError, SourceError
+from common.progress import ShouldStop, never_stop
 from db.records import EventRecord, SessionRecord
 from models.engine import FaceEngine
-from models.errors import InvalidInput, RollcallError, SourceError
 from models.liveness import LivenessCheck, LivenessConfig, has_68_points
 from models.matching import Gallery
-from models.progress import ShouldStop, never_stop
 from models.sources import Frame, FrameSource, open_source
 from models.tracking import CutConfig, SceneCutDetector, Track, Tracker, TrackerConfig, TrackState, TrackView
 from models.types import Detection, Landmarks, RGBImage

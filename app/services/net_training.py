@@ -23,8 +23,8 @@ import numpy as np
 
 from app.config import AppConfig
 from app.text import count
-from models.errors import InvalidInput
-from models.progress import Progress, ShouldStop
+from common.errors import InvalidInput
+from common.progress import Progress, ShouldStop
 from models.train.data import FaceSet
 
 ARCHS = ("deepface", "siamese")

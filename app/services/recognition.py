@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from app.context import AppContext
+from common.errors import BadImage
 from models.embedders.base import PairScorer
-from models.errors import BadImage
 from models.imageio import load_image
-from models.matching import Gallery, is_accepted, similarity_to_score
+from models.matching import Gallery
 from models.types import Detection, FaceResult, RGBImage
 
 if TYPE_CHECKING:
@@ -54,13 +54,15 @@ def identify_paths(ctx: AppContext, paths: Iterable[str | Path], gallery: Galler
 
 @dataclass(frozen=True)
 class Verification:
-    """Whether two photos show the same person: ``score`` in ``metric``, compared with ``threshold``."""
+    """Whether two photos show the same person: ``score`` in ``metric`` (``l2``, ``cosine``, or a Siamese backend's
+    ``probability``), the same when it compares with ``threshold`` as ``symbol`` says (``<=`` or ``>=``)."""
 
     same: bool
     score: float
     threshold: float
     metric: str
     backend: str
+    symbol: str
 
 
 def verify_paths(ctx: AppContext, first: str | Path, second: str | Path) -> Verification:
@@ -84,11 +86,10 @@ def verify_images(ctx: AppContext, first: tuple[RGBImage, str], second: tuple[RG
     if isinstance(engine.embedder, PairScorer):
         return _verify_pair(engine, dets)
     vectors = [engine.embed(image, [det.landmarks])[0] for image, det in dets]
-    cos = float(vectors[0] @ vectors[1])
-    score = float(similarity_to_score(cos, engine.info.metric))
-    return Verification(
-        is_accepted(score, engine.threshold, engine.info.metric), score, engine.threshold, engine.info.metric, engine.info.name
-    )
+    metric = engine.info.metric
+    score = float(metric.score(float(vectors[0] @ vectors[1])))
+    same = bool(metric.accepts(score, engine.threshold))
+    return Verification(same, score, engine.threshold, metric.value, engine.info.name, metric.symbol)
 
 
 def _verify_pair(engine: FaceEngine, dets: list[tuple[RGBImage, Detection]]) -> Verification:
@@ -100,4 +101,4 @@ def _verify_pair(engine: FaceEngine, dets: list[tuple[RGBImage, Detection]]) -> 
     scorer = engine.embedder
     assert isinstance(scorer, PairScorer)
     p = float(scorer.pair_probability(crops[0], crops[1])[0])
-    return Verification(p >= scorer.pair_cutoff, p, scorer.pair_cutoff, "probability", info.name)
+    return Verification(p >= scorer.pair_cutoff, p, scorer.pair_cutoff, "probability", info.name, ">=")

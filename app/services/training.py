@@ -26,8 +26,8 @@ import numpy as np
 
 from app.config import AppConfig
 from app.text import count
-from models.errors import InvalidInput
-from models.progress import Progress, ShouldStop
+from common.errors import InvalidInput
+from common.progress import Progress, ShouldStop
 from models.train.data import FaceSet, folder_tree, holdout_split, load_tree
 from models.train.networks import base_model
 from models.train.trainer import STATE, EpochStats, Hooks

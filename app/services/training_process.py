@@ -30,7 +30,7 @@ from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from typing import Any, Callable, Union
 
-from models.errors import RollcallError
+from common.errors import RollcallError
 
 log = logging.getLogger(__name__)
 

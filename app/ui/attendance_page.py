@@ -29,9 +29,9 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.services.attendance import default_session_name, write_csv
 from app.text import count
+from common.errors import RollcallError
 from db.records import EventRecord, PersonRecord
 from app.ui.messages import confirm, show_error
-from models.errors import RollcallError
 
 log = logging.getLogger(__name__)
 

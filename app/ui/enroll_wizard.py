@@ -33,8 +33,8 @@ from app.ui.images import pixmap_from_rgb, qimage_from_rgb
 from app.ui.messages import plain_message, show_error
 from app.ui.video_view import VideoView
 from app.ui.worker import Job, start_job
+from common.errors import RollcallError
 from db.records import PersonRecord
-from models.errors import RollcallError
 from models.sources import Frame, FrameSource
 from models.tracking import TrackState, TrackView
 

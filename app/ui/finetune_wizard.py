@@ -49,8 +49,8 @@ from app.text import count
 from app.services.training_process import DoneEvent, EpochEvent, ErrorEvent, ProgressEvent, WorkerProcess, start_process
 from app.ui.messages import plain_message
 from app.ui.worker import Job, start_job
+from common.errors import RollcallError
 from db.records import PersonRecord
-from models.errors import RollcallError
 
 log = logging.getLogger(__name__)
 

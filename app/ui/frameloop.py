@@ -20,8 +20,8 @@ from typing import Any, Callable
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
 from app.ui.worker import join_thread
+from common.errors import SourceError
 from models import sources
-from models.errors import SourceError
 from models.sources import Frame, FrameSource, LatestFrameReader, ReaderState
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ import logging
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from models.errors import RollcallError
+from common.errors import RollcallError
 
 log = logging.getLogger(__name__)
 

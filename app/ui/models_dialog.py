@@ -14,8 +14,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QMessageBox, QProgressDialog, QWidget
 
 from app.ui.worker import Job
-from models.progress import Progress, ShouldStop
-from models.weights import ModelSpec, WeightStore
+from common.progress import Progress, ShouldStop
+from models.weights import WeightStore
+from models.weights_manifest import ModelSpec
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from app.text import count
 from app.ui.finetune_wizard import open_finetune_wizard
 from app.ui.images import pixmap_from_jpeg
 from app.ui.messages import confirm, show_error
+from common.errors import RollcallError
 from db.records import PersonRecord
-from models.errors import RollcallError
 
 log = logging.getLogger(__name__)
 

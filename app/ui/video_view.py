@@ -22,13 +22,13 @@ COLOURS = {
 
 
 def track_label(track: TrackView) -> str:
-    """The text above a face box: the name and score, "Unknown", "Unsure: Name?" or "Checking…"."""
+    """The text above a face box: the name and score, "Unknown", "Unsure" or "Checking…"."""
     if track.state == "known":
         return f"{track.name}  {track.score:.2f}" if track.score is not None else str(track.name)
     if track.state == "unknown":
         return "Unknown"
     if track.state == "unsure":
-        return f"Unsure: {track.name}?" if track.name else "Unsure"
+        return "Unsure"  # an unsure decision names nobody: the looks disagreed or were too close to call
     return "Checking…"
 
 

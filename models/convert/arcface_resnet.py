@@ -25,8 +25,8 @@ from typing import Any, Callable, Iterator
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BackendUnavailable, InvalidInput, WeightsError
 from models.convert.vggface import Layer, read_h5_layers, write_atomically
-from models.errors import BackendUnavailable, InvalidInput, WeightsError
 
 log = logging.getLogger(__name__)
 

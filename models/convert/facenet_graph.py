@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from models.errors import BackendUnavailable, WeightsError
+from common.errors import BackendUnavailable, WeightsError
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BackendUnavailable, WeightsError
 from models.convert.keras_onnx import INPUT_NAME, OPSET, OUTPUT_NAME, export_onnx  # noqa: F401 - re-exported
-from models.errors import BackendUnavailable, WeightsError
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from models.errors import BackendUnavailable, InvalidInput, WeightsError
-from models.progress import Progress, no_progress
+from common.errors import BackendUnavailable, InvalidInput, WeightsError
+from common.progress import Progress, no_progress
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Protocol
 
-from models.errors import BackendUnavailable
+from common.errors import BackendUnavailable
 from models.types import Detection, RGBImage
 
 

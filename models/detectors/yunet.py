@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from common.errors import BackendUnavailable
 from models.detectors import DetectorOptions
-from models.errors import BackendUnavailable
 from models.types import BBox, Detection, Landmarks, RGBImage
 
 MODEL_ENV = "ROLLCALL_YUNET_MODEL"

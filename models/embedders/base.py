@@ -8,6 +8,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from common.metric import Metric
+
 
 @dataclass(frozen=True)
 class EmbedderInfo:
@@ -18,8 +20,8 @@ class EmbedderInfo:
         input_size: ``(width, height)`` of the aligned face crop the backend takes.
         dim: length of one embedding vector.
         alignment: key of the aligner in :data:`models.align.ALIGNERS` that makes its crops.
-        metric: ``"cosine"`` (similarity, higher is closer) or ``"l2"`` (distance between L2-normalised
-            vectors, lower is closer).
+        metric: :attr:`Metric.COSINE` (similarity, higher is closer) or :attr:`Metric.L2` (distance between
+            L2-normalised vectors, lower is closer); a name (``"cosine"``, ``"l2"``) is turned into one.
         threshold: default open-set threshold in that metric; how it was measured is documented where the
             backend is registered.
         description: one line for ``models list`` and the settings page.
@@ -29,9 +31,13 @@ class EmbedderInfo:
     input_size: tuple[int, int]
     dim: int
     alignment: str
-    metric: str
+    metric: Metric
     threshold: float
     description: str = ""
+
+    def __post_init__(self) -> None:
+        """Raises InvalidInput for an unknown metric (e.g. in a user backend's manifest)."""
+        object.__setattr__(self, "metric", Metric.named(self.metric))
 
 
 @runtime_checkable

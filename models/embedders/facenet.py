@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BackendUnavailable, WeightsError
 from models.embedders.base import EmbedderInfo, l2_normalise
 from models.embedders.registry import BACKENDS, EmbedderOptions
-from models.errors import BackendUnavailable, WeightsError
 
 
 def prewhiten(crops: NDArray[np.uint8]) -> NDArray[np.float32]:

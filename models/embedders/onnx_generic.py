@@ -20,9 +20,9 @@ from typing import Callable, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BackendUnavailable, WeightsError
 from models.embedders.base import EmbedderInfo
 from models.embedders.registry import BACKENDS, EmbedderOptions
-from models.errors import BackendUnavailable, WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def resolve_model_file(name: str, options: EmbedderOptions, suffixes: Sequence[s
 
 
 def _cached_model_file(name: str, options: EmbedderOptions) -> Path:
-    from models.weights import WeightStore, load_manifest
+    from models.weights import WeightStore
+    from models.weights_manifest import load_manifest
 
     if name not in load_manifest():
         raise WeightsError(

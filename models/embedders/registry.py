@@ -15,8 +15,8 @@ import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.errors import BackendUnavailable
 from models.embedders.base import Embedder, EmbedderInfo
-from models.errors import BackendUnavailable
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ metric, threshold), aligns crops locally as that backend does and sends them to
 ``URL:predict`` as ``{"instances": [...]}`` in batches, so the vectors are stored and matched under the
 backend's own name. Works against ``python main.py serve`` on another computer or any TF Serving that serves a
 model taking the same crops. Connection failures and 5xx answers are retried with back-off; then, or on a 4xx
-answer, :class:`~models.errors.BackendUnavailable` says what failed and what to do.
+answer, :class:`~common.errors.BackendUnavailable` says what failed and what to do.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BackendUnavailable
 from models.embedders.base import EmbedderInfo
-from models.errors import BackendUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from models.embedders.base import EmbedderInfo
-from models.errors import BackendUnavailable, WeightsError
+from common.errors import BackendUnavailable, WeightsError
 
 PAIR_ONNX = "pair.onnx"
 INPUTS = ("anchor", "verification")

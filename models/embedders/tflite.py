@@ -19,10 +19,10 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BackendUnavailable, WeightsError
 from models.embedders.base import EmbedderInfo
 from models.embedders.onnx_generic import arcface_normalise, resolve_model_file
 from models.embedders.registry import BACKENDS, EmbedderOptions
-from models.errors import BackendUnavailable, WeightsError
 
 log = logging.getLogger(__name__)
 

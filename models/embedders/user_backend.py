@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from common.errors import InvalidInput, NotFound, WeightsError
 from models.embedders.base import EmbedderInfo
-from models.errors import InvalidInput, NotFound, WeightsError
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def read_user_info(cache_dir: Path, name: str) -> EmbedderInfo | None:
             alignment=str(meta["alignment"]), metric=str(meta["metric"]), threshold=float(meta["threshold"]),
             description=str(meta.get("description", f"fine-tuned from {meta.get('base', '?')}")),
         )
-    except (KeyError, TypeError, ValueError, IndexError) as exc:
+    except (KeyError, TypeError, ValueError, IndexError, InvalidInput) as exc:  # InvalidInput: an unknown metric
         log.warning("ignoring user backend %s with incomplete %s: %s", name, META, exc)
         return None
 

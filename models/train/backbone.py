@@ -18,8 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import WeightsError
-from models.progress import Progress, ShouldStop
+from common.errors import WeightsError
+from common.progress import Progress, ShouldStop
 from models.train.networks import HEAD_LAYERS, BaseModel, build_head, facenet_h5, standardize
 
 log = logging.getLogger(__name__)

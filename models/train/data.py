@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import BadImage, InvalidInput
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 from models.align import align_batch
 from models.engine import FaceEngine
-from models.errors import BadImage, InvalidInput
 from models.imageio import is_image_path, load_image
-from models.progress import Progress, ShouldStop, never_stop, no_progress
 
 log = logging.getLogger(__name__)
 

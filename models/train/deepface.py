@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import InvalidInput
-from models.progress import Progress, ShouldStop, never_stop, no_progress
+from common.errors import InvalidInput
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def tflite_parity(path: Path, model: Any, inputs: NDArray[np.float32]) -> float:
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    from models.errors import WeightsError
+    from common.errors import WeightsError
     from models.train.export import PARITY_TOLERANCE
 
     interp = Interpreter(model_path=str(path))

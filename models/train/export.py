@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import WeightsError
+from common.errors import WeightsError
 
 log = logging.getLogger(__name__)
 

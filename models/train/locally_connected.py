@@ -16,7 +16,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 
 
 def output_size(size: int, kernel: int, stride: int) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 
 
 def resize_crops(crops: NDArray[np.uint8], size: int) -> NDArray[np.uint8]:

@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from common.errors import InvalidInput, WeightsError
 from models.embedders.facenet import STANDARDIZE
-from models.errors import InvalidInput, WeightsError
 
 FEATURE_LAYER = "AvgPool"
 HEAD_LAYERS = ("Bottleneck", "Bottleneck_BatchNorm")

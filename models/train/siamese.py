@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import InvalidInput, WeightsError
-from models.progress import Progress, ShouldStop, never_stop, no_progress
+from common.errors import InvalidInput, WeightsError
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 from models.train.net_data import sample_pairs
 
 log = logging.getLogger(__name__)

@@ -26,8 +26,8 @@ from typing import Any, Callable
 import numpy as np
 from numpy.typing import NDArray
 
-from models.errors import InvalidInput
-from models.progress import Progress, ShouldStop, never_stop, no_progress
+from common.errors import InvalidInput
+from common.progress import Progress, ShouldStop, never_stop, no_progress
 from models.train.losses import triplet_loss
 from models.train.metrics import labelled_verification, verification
 from models.train.networks import BaseModel, standardize

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 import main
+from common.errors import BackendUnavailable
 from models.engine import EngineConfig, FaceEngine
-from models.errors import BackendUnavailable
 from models.imageio import load_image
 from tests.conftest import need_shared
 from tests.serve_proc import Server, free_port

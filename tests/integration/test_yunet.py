@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from common.errors import BackendUnavailable
 from models.detectors import DetectorOptions, create_detector
 from models.engine import EngineConfig, FaceEngine
-from models.errors import BackendUnavailable
 from models.imageio import load_image
 from tests.conftest import need_shared
 

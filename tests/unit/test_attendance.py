@@ -4,9 +4,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from app.services.attendance import AttendanceMarker, neutralise, write_csv
+from common.errors import StorageError
 from db.database import open_database
 from db.repositories import Repository
-from models.errors import StorageError
 
 
 @pytest.fixture

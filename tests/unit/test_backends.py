@@ -10,6 +10,7 @@ import pytest
 from app.config import Settings, build_config
 from app.context import AppContext
 from app.services.backends import Calibration, apply_calibration, rates, score_sets, threshold_at_far
+from common.metric import Metric
 from models.embedders.base import l2_normalise
 
 
@@ -23,12 +24,12 @@ def _people(seed: int = 0, people: int = 6, per_person: int = 5, spread: float =
     return out
 
 
-@pytest.mark.parametrize("metric", ["l2", "cosine"])
-def test_the_proposed_threshold_lies_between_genuine_and_impostor_scores(metric: str) -> None:
+@pytest.mark.parametrize("metric", list(Metric))
+def test_the_proposed_threshold_lies_between_genuine_and_impostor_scores(metric: Metric) -> None:
     genuine, impostor = score_sets(_people(), metric)
     assert len(genuine) == 6 * 5 and len(impostor) == 6 * 5 * 5
     t = threshold_at_far(genuine, impostor, 0.001, metric)
-    if metric == "l2":
+    if metric.is_distance:
         assert genuine.max() < t < impostor.min()
     else:
         assert impostor.max() < t < genuine.min()
@@ -38,8 +39,8 @@ def test_the_proposed_threshold_lies_between_genuine_and_impostor_scores(metric:
 def test_a_looser_far_accepts_the_allowed_share_of_impostors() -> None:
     genuine = np.array([0.3, 0.5, 0.9])
     impostor = np.linspace(0.6, 1.5, 100)
-    t = threshold_at_far(genuine, impostor, 0.05, "l2")
-    tar, far = rates(genuine, impostor, t, "l2")
+    t = threshold_at_far(genuine, impostor, 0.05, Metric.L2)
+    tar, far = rates(genuine, impostor, t, Metric.L2)
     assert far == pytest.approx(0.05) and tar == pytest.approx(2 / 3)  # 0.9 is beyond the 5th impostor
     assert impostor[4] < t < impostor[5]
 
@@ -47,13 +48,13 @@ def test_a_looser_far_accepts_the_allowed_share_of_impostors() -> None:
 def test_leave_one_out_keeps_a_sample_from_matching_itself() -> None:
     # Two samples per person, orthogonal: leaving one out, each is compared with the other only.
     e = np.eye(4, dtype=np.float32)
-    genuine, _ = score_sets({1: e[:2], 2: e[2:]}, "cosine")
+    genuine, _ = score_sets({1: e[:2], 2: e[2:]}, Metric.COSINE)
     assert np.allclose(genuine, 0.0)
 
 
 def test_a_person_with_one_photo_gives_impostor_scores_only() -> None:
     people = _people(people=3, per_person=1)
-    genuine, impostor = score_sets(people, "l2")
+    genuine, impostor = score_sets(people, Metric.L2)
     assert len(genuine) == 0 and len(impostor) == 3 * 2
 
 
@@ -61,7 +62,7 @@ def test_apply_saves_the_threshold_for_that_backend_only(tmp_path: Path) -> None
     data = tmp_path / "data"
     Settings(thresholds={"facenet": 0.9}).save(data)
     ctx = AppContext(build_config(data_dir=str(data), backend="dlib"))
-    cal = Calibration("dlib", "l2", 0.001, 0.43, 0.41234, 0.95, 0.01, 0.9, 0.001, 40, 400, 5, 45, 0.0025, 0.005)
+    cal = Calibration("dlib", Metric.L2, 0.001, 0.43, 0.41234, 0.95, 0.01, 0.9, 0.001, 40, 400, 5, 45, 0.0025, 0.005)
     apply_calibration(ctx, cal)
     saved = Settings.load(data)
     assert saved.thresholds == {"facenet": 0.9, "dlib": 0.4123}
@@ -90,8 +91,8 @@ def test_calibrate_aims_at_the_share_of_strangers_named_for_this_gallery(tmp_pat
     cal = calibrate(ctx, 0.01)
     assert cal is not None and cal.people == 8
     assert cal.far_target == pytest.approx(per_comparison_rate(0.01, 8))
-    genuine, impostor = score_sets(people, "l2")
-    loose = threshold_at_far(genuine, impostor, 0.01, "l2")
+    genuine, impostor = score_sets(people, Metric.L2)
+    loose = threshold_at_far(genuine, impostor, 0.01, Metric.L2)
     assert cal.proposed <= loose and cal.far_proposed <= cal.far_target
     assert cal.fpir(cal.far_proposed) <= 0.01 + 1e-12
     assert np.isfinite(cal.current)

@@ -14,10 +14,10 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("ai_edge_litert")
 
 import main  # noqa: E402
+from common.errors import WeightsError  # noqa: E402
 from models.convert import arcface_resnet  # noqa: E402
 from models.embedders import tflite  # noqa: E402
 from models.embedders.registry import EmbedderOptions, create_embedder  # noqa: E402
-from models.errors import WeightsError  # noqa: E402
 from tests.unit import keras2_h5  # noqa: E402
 
 WIDTHS, DIM = (8, 8, 16, 16, 32), 32

@@ -16,9 +16,9 @@ pytest.importorskip("tensorflow")
 pytest.importorskip("tf2onnx")
 
 import main  # noqa: E402
+from common.errors import WeightsError  # noqa: E402
 from models.convert import vggface  # noqa: E402
 from models.embedders.registry import EmbedderOptions, create_embedder  # noqa: E402
-from models.errors import WeightsError  # noqa: E402
 from tests.unit import keras2_h5  # noqa: E402
 
 SMALL = ((4, 8, 8, 16, 16), 24, 10)

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from common.errors import InvalidInput, NotFound
 from db import Repository, open_database
-from models.errors import InvalidInput, NotFound
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=timezone.utc)
 PARIS = timezone(timedelta(hours=1))

@@ -12,9 +12,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from common.errors import StorageError
 from db import Repository, open_database
 from db.schema import Base
-from models.errors import StorageError
 
 TABLES = {"people", "face_samples", "embeddings", "centroids", "attendance_sessions", "attendance_events", "gallery_version"}
 

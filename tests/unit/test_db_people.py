@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
+from common.errors import DuplicateError, InvalidInput, NotFound
 from db import NewSample, Repository, open_database
-from models.errors import DuplicateError, InvalidInput, NotFound
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from common.errors import InvalidInput, StorageError
 from db import NewSample, Repository, open_database, schema_status
 from db.schema import Base
-from models.errors import InvalidInput, StorageError
 
 T0 = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 from models.evaluation import best_threshold, read_pairs, roc_auc, tar_at_far
 
 

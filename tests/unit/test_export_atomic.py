@@ -15,7 +15,7 @@ import resource, signal, sys
 from datetime import datetime, timezone
 from app.services.attendance import write_csv
 from db.records import EventRecord
-from models.errors import StorageError
+from common.errors import StorageError
 
 when = datetime(2026, 11, 30, 9, 0, tzinfo=timezone.utc)
 events = [EventRecord(i, i, f"Person number {i}", f"S-{i:05d}", 1, "Maths", when, "camera", 0.3, "dlib")

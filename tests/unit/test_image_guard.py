@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.errors import BadImage
+from common.errors import BadImage
 from models.imageio import DEFAULT_MAX_PIXELS, MIN_SIDE, decode_image, load_image, read_header
 
 FORMATS = (".png", ".jpg", ".gif", ".bmp", ".webp", ".tif", ".ppm", ".pgm")

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.errors import BadImage
+from common.errors import BadImage
 from models.imageio import decode_image, load_image
 
 

@@ -17,7 +17,7 @@ from app.services.attendance import AttendanceMarker
 from app.services.live import LiveConfig, LiveRecognizer, LiveUpdate, check_liveness_detector, live_config
 from db.records import NewSample
 from models.engine import EngineConfig
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 from models.liveness import LivenessConfig
 from models.sources import Frame
 from models.tracking import TrackState

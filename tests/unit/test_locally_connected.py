@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 from models.train.locally_connected import LocallyConnected2D, output_size
 
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from models.errors import InvalidInput
-from models.matching import Gallery, centroid
+from common.errors import InvalidInput
+from models.matching import Gallery
 
 
 def _gallery(metric="cosine", threshold=0.5, n=3, dim=8, seed=0):
@@ -49,12 +49,6 @@ def test_vectors_of_another_backend_are_refused():
 def test_single_person_gallery_has_infinite_margin():
     gallery, matrix = _gallery(n=1)
     assert gallery.search(matrix[:1])[0].margin == float("inf")
-
-
-def test_centroid_is_the_renormalised_mean_of_normalised_vectors():
-    vecs = np.array([[2.0, 0.0], [0.0, 0.5]])
-    c = centroid(vecs)
-    assert np.allclose(c, [np.sqrt(0.5), np.sqrt(0.5)], atol=1e-6)
 
 
 def test_unknown_metric_is_refused():

@@ -5,9 +5,10 @@ import pickle
 import numpy as np
 import pytest
 
+from common.metric import Metric
 from models import matching
 from models.embedders.base import l2_normalise
-from models.matching import Gallery, exact_cosines, similarity_to_score
+from models.matching import Gallery, exact_cosines
 
 pytest.importorskip("onnxruntime")
 
@@ -52,8 +53,8 @@ def test_prefilter_gives_the_brute_force_person_score_and_margin(matrix, metric,
     exact = gallery.search(queries, exact=True)
     for i, (q, (row, best, second)) in enumerate(zip(queries, _brute_force(gallery, queries))):
         single = gallery.search(q[None])[0]
-        score = float(similarity_to_score(best, metric))
-        margin = abs(score - float(similarity_to_score(second, metric)))
+        score = float(Metric(metric).score(best))
+        margin = abs(score - float(Metric(metric).score(second)))
         for match in (single, batch[i], exact[i]):
             assert match.candidate_id == gallery.person_ids[row]
             assert match.score == score and match.margin == margin  # bit for bit

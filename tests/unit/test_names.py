@@ -7,8 +7,8 @@ import pytest
 
 import main
 from app.cli.common import printable
+from common.errors import InvalidInput
 from db import Repository, open_database
-from models.errors import InvalidInput
 
 
 @pytest.fixture

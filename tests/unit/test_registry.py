@@ -1,8 +1,8 @@
 import pytest
 
+from common.errors import BackendUnavailable
 from models.detectors import create_detector
 from models.embedders.registry import backend_info, create_embedder, known_backends
-from models.errors import BackendUnavailable
 
 
 def test_unknown_backend_lists_the_known_ones():

@@ -12,7 +12,7 @@ import pytest
 
 import main
 from app.config import SETTINGS_FILE, Settings, build_config, threshold_range
-from models.errors import InvalidInput, StorageError
+from common.errors import InvalidInput, StorageError
 
 
 def _load(tmp_path: Path, text: str, caplog: pytest.LogCaptureFixture) -> tuple[Settings, list[str]]:

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from models.errors import SourceError
+from common.errors import SourceError
 from models.sources import Frame, LatestFrameReader, ReaderState, hide_credentials, open_source
 
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 
+from common.metric import Metric
 from models.tracking import SceneCutDetector, Tracker, TrackerConfig, TrackState, VoteConfig, decide
 from models.types import BBox, Detection, Landmarks, Match
 
@@ -29,7 +30,7 @@ def _nobody(score: float = 0.60) -> Match:
 
 
 def _decide(votes: list[Match]) -> TrackState:
-    return decide(votes, "l2", THRESHOLD, VoteConfig()).state
+    return decide(votes, Metric.L2, THRESHOLD, VoteConfig()).state
 
 
 def test_one_vote_never_names() -> None:
@@ -37,13 +38,13 @@ def test_one_vote_never_names() -> None:
 
 
 def test_two_agreeing_votes_name_the_person_with_their_mean_score() -> None:
-    d = decide([_ada(0.30), _ada(0.34)], "l2", THRESHOLD, VoteConfig())
+    d = decide([_ada(0.30), _ada(0.34)], Metric.L2, THRESHOLD, VoteConfig())
     assert (d.state, d.name, d.person_id) == (TrackState.KNOWN, "Ada", 1)
     assert math.isclose(d.score, 0.32)
 
 
 def test_one_wrong_vote_among_agreeing_ones_is_outvoted() -> None:
-    d = decide([_bob(), _ada(), _ada()], "l2", THRESHOLD, VoteConfig())
+    d = decide([_bob(), _ada(), _ada()], Metric.L2, THRESHOLD, VoteConfig())
     assert (d.state, d.name) == (TrackState.KNOWN, "Ada")
 
 
@@ -67,8 +68,8 @@ def test_unknown_needs_three_votes_and_a_majority() -> None:
 
 def test_cosine_metric_threshold_is_a_lower_bound() -> None:
     votes = [Match(1, "Ada", 0.8, 0.3, 1), Match(1, "Ada", 0.7, 0.3, 1)]
-    assert decide(votes, "cosine", 0.5, VoteConfig()).state is TrackState.KNOWN
-    assert decide(votes, "cosine", 0.76, VoteConfig()).state is TrackState.UNSURE
+    assert decide(votes, Metric.COSINE, 0.5, VoteConfig()).state is TrackState.KNOWN
+    assert decide(votes, Metric.COSINE, 0.76, VoteConfig()).state is TrackState.UNSURE
 
 
 def test_moving_faces_keep_their_track_ids() -> None:

@@ -155,7 +155,7 @@ def test_a_cancelled_run_resumes_where_it_stopped_as_if_never_interrupted(tmp_pa
 
 
 def test_resume_refuses_other_options_or_other_photos(tmp_path: Path) -> None:
-    from models.errors import InvalidInput
+    from common.errors import InvalidInput
 
     _, labels = _features()
     held = np.zeros(len(labels), bool)

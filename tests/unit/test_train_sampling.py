@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from common.errors import BackendUnavailable, InvalidInput, NotFound
 from models.embedders.registry import backend_info, known_backends
 from models.embedders.user_backend import check_name, remove_backend, user_backends_dir
-from models.errors import BackendUnavailable, InvalidInput, NotFound
 from models.train.data import holdout_split
 from models.train.metrics import labelled_verification
 from models.train.sampling import PKConfig, augment, pk_batches, steps_per_epoch

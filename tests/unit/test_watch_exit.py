@@ -12,9 +12,9 @@ import main
 from app.config import AppConfig
 from app.context import AppContext
 from app.services import live
+from common.errors import SourceError
 from db import NewSample, Repository, open_database
 from models.engine import EngineConfig
-from models.errors import SourceError
 from models.sources import Frame
 from tests.unit.test_live import ADA, BOX, FakeEngine
 

@@ -17,8 +17,9 @@ from typing import Iterator
 
 import pytest
 
-from models.errors import WeightsError
-from models.weights import ModelSpec, Source, WeightStore, load_manifest
+from common.errors import WeightsError
+from models.weights import WeightStore
+from models.weights_manifest import ModelSpec, Source, load_manifest
 
 MEMBER = "tiny-1.0/model/tiny.bin"
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB of weights
@@ -179,12 +180,12 @@ def test_a_resumed_download_that_fails_its_checksum_is_deleted(tmp_path: Path, s
 
 
 def test_two_downloads_of_one_model_at_once_are_refused(tmp_path: Path, server: str) -> None:
-    from models.weights import _exclusive
+    from models.weights_files import exclusive
 
     store = _store(tmp_path, _spec(f"{server}/ok/tiny-1.0.tar.gz"))
     lock = tmp_path / "cache" / "tiny" / "tiny-1.0.tar.gz.part.lock"
     lock.parent.mkdir(parents=True)
-    with _exclusive(lock, "tiny"):
+    with exclusive(lock, "tiny"):
         with pytest.raises(WeightsError, match="being downloaded by another Rollcall"):
             store.fetch("tiny")
     assert store.fetch("tiny").read_bytes() == PAYLOAD

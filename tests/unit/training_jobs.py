@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from models.errors import InvalidInput
+from common.errors import InvalidInput
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,6 @@ class SourceError(RollcallError):
     """A frame source (camera, video file, stream URL, image folder) could not be opened or read."""
 
 
-CameraError = SourceError
-
 
 class BackendUnavailable(RollcallError):
     """An embedding backend or detector cannot be used (unknown name, missing package or weights)."""
