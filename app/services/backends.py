@@ -54,6 +54,50 @@ class ReembedResult:
     failed: tuple[tuple[int, str], ...] = ()
 
 
+def saved_note(result: ReembedResult | None = None) -> str:
+    """What Save tells the user once the settings are in force; with ``result`` when it switched backend."""
+    text = "Saved. The live view uses these settings from its next Start."
+    if result is None:
+        return text
+    text = f"Saved: Rollcall now recognises with {result.backend}. " + text
+    if result.embedded:
+        was = "was" if result.embedded == 1 else "were"
+        text += f" {count(result.embedded, 'stored face')} {was} embedded for it; nobody has to be photographed again."
+    if result.failed:
+        text += f" {count(len(result.failed), 'stored photo')} could not be used (details in the log file)."
+    return text
+
+
+def stopped_text(result: ReembedResult, ready: int) -> str:
+    """Why a re-embedding stopped short, for :func:`not_switched_note`.
+
+    Args:
+        result: the cancelled run. ready: how many stored faces now have an embedding for its backend.
+    """
+    total = result.remaining + ready
+    are = "is" if ready == 1 else "are"
+    return (
+        f"Stopped: {ready} of {count(total, 'stored face')} {are} ready for {result.backend} and are kept; "
+        "Save again to continue where it stopped."
+    )
+
+
+def needs_weights_text(backend: str) -> str:
+    """Why a switch stopped when the user got no model file for ``backend``."""
+    return f"{backend} needs its model file first."
+
+
+DOWNLOAD_CANCELLED = (
+    "The download was cancelled; nothing was installed. Choose the backend again to resume the download."
+)
+"""Why a switch stopped when the user cancelled the model download."""
+
+
+def not_switched_note(why: str, in_use: str) -> str:
+    """What Save tells the user when the backend was not switched: ``why``, and the backend still in use."""
+    return f"Not switched: {why} Rollcall still recognises with {in_use}."
+
+
 def engine_for(ctx: AppContext, backend: str | None) -> FaceEngine:
     """The context's engine, or one for another ``backend`` with the same detector settings."""
     if backend is None or backend == ctx.engine.info.name:
