@@ -321,9 +321,11 @@ class SettingsPage(QWidget):
         self.own_threshold.setChecked(own is not None)
         self.own_threshold.blockSignals(False)
         point = operating_point(info.name, info.metric, info.threshold, self._enrolled(), self._strictness())
+        shown = own if own is not None else point.threshold
+        low, high = min(low, shown), max(high, shown)  # a saved threshold outside the usual range is kept as it is
         self.slider.blockSignals(True)
-        self.slider.setRange(int(low * STEPS), int(high * STEPS))
-        self.slider.setValue(round((own if own is not None else point.threshold) * STEPS))
+        self.slider.setRange(math.floor(low * STEPS + 1e-6), math.ceil(high * STEPS - 1e-6))
+        self.slider.setValue(round(shown * STEPS))
         self.slider.setEnabled(own is not None)
         self.slider.blockSignals(False)
         self._on_slider()
@@ -335,10 +337,17 @@ class SettingsPage(QWidget):
         self.threshold_text.setText(threshold_help(info))
 
     def _on_slider(self) -> None:
+        """The slider moved (or was set): an own threshold follows it. One it already shows (a calibrated 0.4137
+        shows as 0.41) is kept exactly, so saving other settings never changes it."""
         value = self.slider.value() / STEPS
         if self.own_threshold.isChecked():
-            self._thresholds[self._info().name] = round(value, 2)
-        self.threshold_value.setText(f"{value:.2f}" + ("" if self.own_threshold.isChecked() else " (from the strictness)"))
+            name = self._info().name
+            kept = self._thresholds.get(name)
+            if kept is None or round(kept * STEPS) != self.slider.value():
+                self._thresholds[name] = round(value, 2)
+            value = self._thresholds[name]
+        text = f"{value:.2f}" if abs(value - round(value, 2)) < 1e-9 else f"{value:.4f}"
+        self.threshold_value.setText(text + ("" if self.own_threshold.isChecked() else " (from the strictness)"))
 
     def _on_own(self, checked: bool) -> None:
         """Own threshold on: the slider is editable and wins; off: the strictness decides."""
@@ -362,7 +371,7 @@ class SettingsPage(QWidget):
         info = self._info()
         thresholds = dict(self._thresholds)
         if self.own_threshold.isChecked():
-            thresholds[info.name] = round(self.slider.value() / STEPS, 2)
+            thresholds[info.name] = self._thresholds.get(info.name, round(self.slider.value() / STEPS, 2))
         else:
             thresholds.pop(info.name, None)
         return Settings(
@@ -458,6 +467,8 @@ class SettingsPage(QWidget):
         position = math.floor(exact + 1e-6) if cal.metric.is_distance else math.ceil(exact - 1e-6)
         self.slider.setValue(position)
         value = self.slider.value() / STEPS
+        self._thresholds[cal.backend] = round(value, 2)  # the proposal, even where the slider already showed it
+        self._on_slider()
         text = f"Threshold set to {value:.2f} (proposed {cal.proposed:.4f}); Save to keep it."
         if self.slider.value() != position:
             text = f"The proposed threshold {cal.proposed:.4f} is outside the slider's range; it is set to {value:.2f}."
