@@ -5,7 +5,8 @@ Saving another backend first makes it usable (:mod:`app.ui.backend_switch`): its
 imported when missing, and every enrolled person's stored face crops are embedded for it (progress, Cancel,
 resumable), so nobody is photographed again. Only then does the engine switch. **Strangers named** (Strict /
 Balanced / Lenient) sets how many strangers may be named as someone enrolled; the threshold follows from it and
-from how many people are enrolled, unless the user sets their own. **Suggest threshold…** proposes one from the enrolled people for such a target.
+from how many people are enrolled, unless the user sets their own. **Suggest threshold…** proposes one from the
+enrolled people for such a target.
 """
 
 from __future__ import annotations
@@ -340,14 +341,14 @@ class SettingsPage(QWidget):
         """The slider moved (or was set): an own threshold follows it. One it already shows (a calibrated 0.4137
         shows as 0.41) is kept exactly, so saving other settings never changes it."""
         value = self.slider.value() / STEPS
-        if self.own_threshold.isChecked():
-            name = self._info().name
-            kept = self._thresholds.get(name)
-            if kept is None or round(kept * STEPS) != self.slider.value():
-                self._thresholds[name] = round(value, 2)
-            value = self._thresholds[name]
-        text = f"{value:.2f}" if abs(value - round(value, 2)) < 1e-9 else f"{value:.4f}"
-        self.threshold_value.setText(text + ("" if self.own_threshold.isChecked() else " (from the strictness)"))
+        if not self.own_threshold.isChecked():
+            self.threshold_value.setText(f"{value:.2f} (from the strictness)")
+            return
+        name = self._info().name
+        kept = self._thresholds.get(name)
+        if kept is None or round(kept * STEPS) != self.slider.value():
+            self._thresholds[name] = kept = round(value, 2)
+        self.threshold_value.setText(f"{kept:.2f}" if abs(kept - round(kept, 2)) < 1e-9 else f"{kept:.4f}")
 
     def _on_own(self, checked: bool) -> None:
         """Own threshold on: the slider is editable and wins; off: the strictness decides."""
