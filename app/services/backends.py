@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from app.config import Settings, engine_config
 from app.context import AppContext
 from app.text import count
-from common.errors import InvalidInput, RollcallError
+from common.errors import BackendUnavailable, InvalidInput, RollcallError, WeightsError
 from common.metric import Metric
 from common.progress import Progress, ShouldStop, never_stop, no_progress
 from db.records import SampleRecord
@@ -167,6 +167,9 @@ def embed_records(
     Returns:
         ``(ids, vectors (len(ids), D), failures)``; a sample whose crop cannot be decoded or embedded is left
         out of ``ids`` and listed in ``failures`` as ``(sample_id, reason)``.
+
+    Raises:
+        BackendUnavailable, WeightsError: the backend cannot be loaded (no sample could be embedded).
     """
     ids, vectors, failed = [], [], []
     for rec in records:
@@ -175,6 +178,8 @@ def embed_records(
             marks = Landmarks(tuple((float(x), float(y)) for x, y in rec.landmarks), rec.landmark_scheme)
             vectors.append(engine.embed_stored([crop], [marks])[0])
             ids.append(rec.id)
+        except (BackendUnavailable, WeightsError):
+            raise  # the backend itself cannot work (weights missing or damaged): no sample can be embedded
         except (RollcallError, ValueError) as exc:
             log.warning("cannot embed sample %d: %s", rec.id, exc)
             failed.append((rec.id, str(exc)))

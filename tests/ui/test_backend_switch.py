@@ -10,12 +10,13 @@ import time
 from dataclasses import replace
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QPushButton, QWidget
+from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
 
 from app.config import SETTINGS_FILE
 from app.context import AppContext
 from app.services.backends import ReembedResult, not_switched_note
 from app.ui.backend_switch import BackendSwitch, SwitchSteps
+from common.errors import WeightsError
 from common.progress import Progress, ShouldStop
 from models.weights import WeightStore
 
@@ -73,3 +74,20 @@ def test_declining_to_get_the_missing_weights_starts_nothing(qtbot, ctx: AppCont
     assert len(asked) == 1 and "Until then Rollcall keeps recognising with dlib." in asked[0]
     assert why == ["facenet needs its model file first."] and ready == []
     assert switch.job is None and switch.progress_dialog is None
+
+
+def test_a_backend_whose_weights_turn_out_damaged_is_not_switched_to(qtbot, ctx: AppContext, monkeypatch) -> None:  # noqa: ANN001
+    switch, why, ready = _switch(qtbot, ctx)
+    shown: list[tuple[str, str]] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *a: shown.append((title, text)))
+    damaged = "the facenet model file is damaged (its size differs from when it was installed)"
+
+    def reembed_with_damaged_weights(ctx: AppContext, backend: str, progress, should_stop) -> ReembedResult:  # noqa: ANN001
+        raise WeightsError(damaged)
+
+    with qtbot.waitSignal(switch.not_switched, timeout=10000):
+        switch.start(replace(ctx.config.settings, backend="facenet"),
+                     SwitchSteps(missing=lambda store, backend: None, reembed=reembed_with_damaged_weights))
+
+    assert shown == [("The faces could not be embedded", damaged)] and why == [damaged] and ready == []
+    assert ctx.config.engine.backend == "dlib" and switch.job is None
