@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from app.config import Settings, engine_config
 from app.context import AppContext
 from app.text import count
-from common.errors import InvalidInput, RollcallError
+from common.errors import BackendUnavailable, InvalidInput, RollcallError, WeightsError
 from common.metric import Metric
 from common.progress import Progress, ShouldStop, never_stop, no_progress
 from db.records import SampleRecord
@@ -52,6 +52,50 @@ class ReembedResult:
     remaining: int
     cancelled: bool
     failed: tuple[tuple[int, str], ...] = ()
+
+
+def saved_note(result: ReembedResult | None = None) -> str:
+    """What Save tells the user once the settings are in force; with ``result`` when it switched backend."""
+    text = "Saved. The live view uses these settings from its next Start."
+    if result is None:
+        return text
+    text = f"Saved: Rollcall now recognises with {result.backend}. " + text
+    if result.embedded:
+        was = "was" if result.embedded == 1 else "were"
+        text += f" {count(result.embedded, 'stored face')} {was} embedded for it; nobody has to be photographed again."
+    if result.failed:
+        text += f" {count(len(result.failed), 'stored photo')} could not be used (details in the log file)."
+    return text
+
+
+def stopped_text(result: ReembedResult, ready: int) -> str:
+    """Why a re-embedding stopped short, for :func:`not_switched_note`.
+
+    Args:
+        result: the cancelled run. ready: how many stored faces now have an embedding for its backend.
+    """
+    total = result.remaining + ready
+    are = "is" if ready == 1 else "are"
+    return (
+        f"Stopped: {ready} of {count(total, 'stored face')} {are} ready for {result.backend} and are kept; "
+        "Save again to continue where it stopped."
+    )
+
+
+def needs_weights_text(backend: str) -> str:
+    """Why a switch stopped when the user got no model file for ``backend``."""
+    return f"{backend} needs its model file first."
+
+
+DOWNLOAD_CANCELLED = (
+    "The download was cancelled; nothing was installed. Choose the backend again to resume the download."
+)
+"""Why a switch stopped when the user cancelled the model download."""
+
+
+def not_switched_note(why: str, in_use: str) -> str:
+    """What Save tells the user when the backend was not switched: ``why``, and the backend still in use."""
+    return f"Not switched: {why} Rollcall still recognises with {in_use}."
 
 
 def engine_for(ctx: AppContext, backend: str | None) -> FaceEngine:
@@ -123,6 +167,9 @@ def embed_records(
     Returns:
         ``(ids, vectors (len(ids), D), failures)``; a sample whose crop cannot be decoded or embedded is left
         out of ``ids`` and listed in ``failures`` as ``(sample_id, reason)``.
+
+    Raises:
+        BackendUnavailable, WeightsError: the backend cannot be loaded (no sample could be embedded).
     """
     ids, vectors, failed = [], [], []
     for rec in records:
@@ -131,6 +178,8 @@ def embed_records(
             marks = Landmarks(tuple((float(x), float(y)) for x, y in rec.landmarks), rec.landmark_scheme)
             vectors.append(engine.embed_stored([crop], [marks])[0])
             ids.append(rec.id)
+        except (BackendUnavailable, WeightsError):
+            raise  # the backend itself cannot work (weights missing or damaged): no sample can be embedded
         except (RollcallError, ValueError) as exc:
             log.warning("cannot embed sample %d: %s", rec.id, exc)
             failed.append((rec.id, str(exc)))

@@ -19,9 +19,15 @@ def plain_message(exc: BaseException) -> str:
 
 
 def show_error(parent: QWidget | None, title: str, exc: BaseException) -> None:
-    """Log ``exc`` with its traceback and show a plain-words message box."""
+    """Log ``exc`` and show a plain-words message box.
+
+    Rollcall's own messages may name a person (or a photo path that does), so the log file holds them only with
+    verbose logging (``-v``); without it, the title and the kind of error. Anything else is logged with its
+    traceback.
+    """
     if isinstance(exc, RollcallError):
-        log.warning("%s: %s", title, exc)
+        log.warning("%s (%s; the message is logged with -v)", title, type(exc).__name__)
+        log.debug("%s: %s", title, exc)
     else:
         log.error("%s", title, exc_info=(type(exc), exc, exc.__traceback__))
     QMessageBox.warning(parent, title, plain_message(exc))

@@ -1,19 +1,18 @@
 """The Settings page: camera source, detector, backend, strictness or threshold, cooldown, sound, the database in use
 and the station name; saved in the data folder.
 
-Saving another backend first makes it usable: its weights are downloaded or imported when missing, and every
-enrolled person's stored face crops are embedded for it (progress, Cancel, resumable), so nobody is photographed
-again. Only then does the engine switch. **Strangers named** (Strict / Balanced / Lenient) sets how many strangers
-may be named as someone enrolled; the threshold follows from it and from how many people are enrolled, unless the
-user sets their own. **Suggest threshold…** proposes one from the enrolled people for such a target.
+Saving another backend first makes it usable (:mod:`app.ui.backend_switch`): its weights are downloaded or
+imported when missing, and every enrolled person's stored face crops are embedded for it (progress, Cancel,
+resumable), so nobody is photographed again. Only then does the engine switch. **Strangers named** (Strict /
+Balanced / Lenient) sets how many strangers may be named as someone enrolled; the threshold follows from it and
+from how many people are enrolled, unless the user sets their own. **Suggest threshold…** proposes one from the
+enrolled people for such a target.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
-from typing import Any, Callable
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QShowEvent
@@ -35,30 +34,27 @@ from PySide6.QtWidgets import (
 
 from app.config import Settings, check_station
 from app.context import AppContext
-from app.text import count
-from app.services.backends import Calibration, ReembedResult, reembed, save_settings
+from app.services.backends import (
+    Calibration,
+    ReembedResult,
+    not_switched_note,
+    reembed,
+    save_settings,
+    saved_note,
+)
+from app.ui.backend_switch import BackendSwitch, SwitchSteps
 from app.ui.finetune_wizard import open_finetune_wizard
 from app.ui.live_page import VIDEO_FILTER
 from app.ui.messages import plain_message, show_error
-from app.ui.models_dialog import (
-    DOWNLOAD,
-    IMPORT,
-    JobProgress,
-    ask_for_weights,
-    fetch_model,
-    import_model,
-    missing_model,
-    missing_text,
-)
+from app.ui.models_dialog import JobProgress, ask_for_weights, fetch_model, import_model, missing_model
 from app.ui.threshold_dialog import ThresholdDialog
-from app.ui.worker import Job, start_job
+from app.ui.worker import Job
 from common.errors import RollcallError
 from common.metric import Metric
 from models.detectors import known_detectors
 from models.embedders.base import EmbedderInfo
 from models.embedders.registry import backend_info, known_backends
 from models.operating_point import Strictness, operating_point
-from models.weights import WeightStore
 from models.weights_manifest import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -72,7 +68,6 @@ STEPS = 100
 """Threshold slider positions per unit of the metric."""
 SLIDER_RANGES = {Metric.L2: (0.2, 1.2), Metric.COSINE: (0.0, 0.9)}
 """The own-threshold slider's ``(low, high)`` per metric: the thresholds that make sense for a face."""
-MODEL_FILTER = "Model files (*.h5 *.onnx *.tflite *.pb *.whl *.tar.gz *.zip);;All files (*)"
 
 STATION_MAX = 100
 """Longest station name (the database column's width)."""
@@ -118,14 +113,11 @@ class SettingsPage(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self._thresholds = dict(ctx.config.settings.thresholds)
-        self.job: Job | None = None
-        """The background step of a backend switch (download, import or re-embed) while one runs."""
-        self.progress_dialog: JobProgress | None = None
         self.threshold_dialog: ThresholdDialog | None = None
-        self._switch_to: Settings | None = None
-        self._step = ""
-        self._outcome: object = None
-        self._error: BaseException | None = None
+        self.switch = BackendSwitch(ctx, self)
+        self.switch.ready.connect(self._commit)
+        self.switch.not_switched.connect(self._not_switched)
+        self.switch.busy.connect(self._set_busy)
         self._build()
         self.load()
 
@@ -330,9 +322,11 @@ class SettingsPage(QWidget):
         self.own_threshold.setChecked(own is not None)
         self.own_threshold.blockSignals(False)
         point = operating_point(info.name, info.metric, info.threshold, self._enrolled(), self._strictness())
+        shown = own if own is not None else point.threshold
+        low, high = min(low, shown), max(high, shown)  # a saved threshold outside the usual range is kept as it is
         self.slider.blockSignals(True)
-        self.slider.setRange(int(low * STEPS), int(high * STEPS))
-        self.slider.setValue(round((own if own is not None else point.threshold) * STEPS))
+        self.slider.setRange(math.floor(low * STEPS + 1e-6), math.ceil(high * STEPS - 1e-6))
+        self.slider.setValue(round(shown * STEPS))
         self.slider.setEnabled(own is not None)
         self.slider.blockSignals(False)
         self._on_slider()
@@ -344,10 +338,17 @@ class SettingsPage(QWidget):
         self.threshold_text.setText(threshold_help(info))
 
     def _on_slider(self) -> None:
+        """The slider moved (or was set): an own threshold follows it. One it already shows (a calibrated 0.4137
+        shows as 0.41) is kept exactly, so saving other settings never changes it."""
         value = self.slider.value() / STEPS
-        if self.own_threshold.isChecked():
-            self._thresholds[self._info().name] = round(value, 2)
-        self.threshold_value.setText(f"{value:.2f}" + ("" if self.own_threshold.isChecked() else " (from the strictness)"))
+        if not self.own_threshold.isChecked():
+            self.threshold_value.setText(f"{value:.2f} (from the strictness)")
+            return
+        name = self._info().name
+        kept = self._thresholds.get(name)
+        if kept is None or round(kept * STEPS) != self.slider.value():
+            self._thresholds[name] = kept = round(value, 2)
+        self.threshold_value.setText(f"{kept:.2f}" if abs(kept - round(kept, 2)) < 1e-9 else f"{kept:.4f}")
 
     def _on_own(self, checked: bool) -> None:
         """Own threshold on: the slider is editable and wins; off: the strictness decides."""
@@ -371,7 +372,7 @@ class SettingsPage(QWidget):
         info = self._info()
         thresholds = dict(self._thresholds)
         if self.own_threshold.isChecked():
-            thresholds[info.name] = round(self.slider.value() / STEPS, 2)
+            thresholds[info.name] = self._thresholds.get(info.name, round(self.slider.value() / STEPS, 2))
         else:
             thresholds.pop(info.name, None)
         return Settings(
@@ -390,9 +391,9 @@ class SettingsPage(QWidget):
     def save(self) -> None:
         """Write the settings and switch the engine to them.
 
-        Another backend is switched to only once it is usable: missing weights are downloaded or imported
-        (the user chooses), then every stored face crop is embedded for it on a worker thread. Cancelling keeps
-        the faces already embedded; saving again continues from there.
+        Another backend is switched to only once it is usable (:class:`app.ui.backend_switch.BackendSwitch`):
+        missing weights are downloaded or imported (the user chooses), then every stored face crop is embedded
+        for it on a worker thread. Cancelling keeps the faces already embedded; saving again continues from there.
         """
         new = self.current()
         try:
@@ -401,108 +402,32 @@ class SettingsPage(QWidget):
             self.station_edit.setFocus()
             show_error(self, "Settings not saved", exc)
             return
-        in_use = self.ctx.config.engine.backend
-        if new.backend == in_use:
+        if new.backend == self.ctx.config.engine.backend:
             self._commit(new)
             return
-        self._switch_to = new
-        spec = self._missing(new.backend)
-        if spec is None:
-            self._start_reembed()
-            return
-        choice = ask_for_weights(self, spec, missing_text(spec, new.backend, in_use))
-        if choice == DOWNLOAD:
-            self._run("weights", fetch_model, self.ctx.config.cache_dir, spec.name,
-                      title="Downloading a model", label=f"Downloading {spec.name}…", unit="bytes")
-        elif choice == IMPORT:
-            self._import_weights(spec)
-        else:
-            self._not_switched(f"{new.backend} needs its model file first.")
+        self.switch.start(new, self._switch_steps())
 
-    def _store(self) -> WeightStore:
-        return WeightStore(self.ctx.config.cache_dir)
+    @staticmethod
+    def _switch_steps() -> SwitchSteps:
+        """The switch's steps as this module names them (tests replace them here)."""
+        return SwitchSteps(missing=missing_model, ask=ask_for_weights, fetch=fetch_model, install=import_model,
+                           reembed=reembed)
+
+    @property
+    def job(self) -> Job | None:
+        """The background step of a backend switch (download, import or re-embed) while one runs."""
+        return self.switch.job
+
+    @property
+    def progress_dialog(self) -> JobProgress | None:
+        """The progress dialog of the switch's latest step."""
+        return self.switch.progress_dialog
 
     def _missing(self, backend: str) -> ModelSpec | None:
-        try:
-            return missing_model(self._store(), backend)
-        except RollcallError as exc:  # an unreadable manifest: the backend's own load will say so
-            log.warning("cannot check the weights of %s: %s", backend, exc)
-            return None
-
-    def _import_weights(self, spec: ModelSpec) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, f"Choose the {spec.name} model file ({spec.weights_file})", "", MODEL_FILTER
-        )
-        if not path:
-            self._not_switched(f"{spec.backend} needs its model file first.")
-            return
-        self._run("weights", import_model, self.ctx.config.cache_dir, spec.name, Path(path),
-                  title="Importing a model", label=f"Checking {Path(path).name}…", unit="bytes")
-
-    def _start_reembed(self) -> None:
-        backend = self._switch_to.backend if self._switch_to else self._info().name
-        self._run("reembed", reembed, self.ctx, backend, title=f"Preparing {backend}",
-                  label=f"Embedding the enrolled people's faces for {backend}…")
-
-    # ----- background steps of a switch ---------------------------------------------------------------------
-    def _run(self, step: str, fn: Callable[..., Any], *args: Any, title: str, label: str, unit: str = "") -> None:
-        """Start one step on the generic worker with a progress dialog; :meth:`_on_job_stopped` goes on."""
-        self._step, self._outcome, self._error = step, None, None
-        self.job = start_job(self, fn, *args)
-        self.job.finished.connect(self._on_job_finished)
-        self.job.failed.connect(self._on_job_failed)
-        self.job.stopped.connect(self._on_job_stopped)
-        if self.progress_dialog is not None:
-            self.progress_dialog.deleteLater()
-        self.progress_dialog = JobProgress(self, title, label, self.job, unit)
-        self._set_busy(True)
-
-    def _on_job_finished(self, result: object) -> None:
-        self._outcome = result
-
-    def _on_job_failed(self, exc: BaseException) -> None:
-        self._error = exc
-
-    def _on_job_stopped(self) -> None:
-        step, outcome, error = self._step, self._outcome, self._error
-        self.job = None
-        if self.progress_dialog is not None:
-            self.progress_dialog.finish()
-        self._set_busy(False)
-        if error is not None:
-            what = "The model file could not be installed" if step == "weights" else "The faces could not be embedded"
-            show_error(self, what, error)
-            self._not_switched(plain_message(error))
-        elif step == "weights":
-            self._weights_done(outcome)  # type: ignore[arg-type]
-        elif step == "reembed":
-            self._reembed_done(outcome)  # type: ignore[arg-type]
-
-    def _weights_done(self, path: Path | None) -> None:
-        if path is None:
-            self._not_switched("The download was cancelled; nothing was installed. Choose the backend again to "
-                              "resume the download.")
-        else:
-            log.info("installed %s", path)
-            self._start_reembed()
-
-    def _reembed_done(self, result: ReembedResult) -> None:
-        new = self._switch_to
-        if new is None:
-            return
-        if result.cancelled:
-            total = result.remaining + self.ctx.repo.embedding_count(result.backend)
-            ready = total - result.remaining
-            self._not_switched(
-                f"Stopped: {ready} of {count(total, 'stored face')} {'is' if ready == 1 else 'are'} ready for {result.backend} and are kept; "
-                "Save again to continue where it stopped."
-            )
-            return
-        self._commit(new, result)
+        return self.switch.missing(backend, self._switch_steps())
 
     def _not_switched(self, why: str) -> None:
-        self._switch_to = None
-        self.note.setText(f"Not switched: {why} Rollcall still recognises with {self.ctx.config.engine.backend}.")
+        self.note.setText(not_switched_note(why, self.ctx.config.engine.backend))
 
     def _set_busy(self, busy: bool) -> None:
         for widget in (self.save_button, self.revert_button, self.backend_box, self.suggest_button):
@@ -511,26 +436,14 @@ class SettingsPage(QWidget):
     # ----- saving ---------------------------------------------------------------------------------------------
     def _commit(self, new: Settings, result: ReembedResult | None = None) -> None:
         """Save ``new`` and put it in force (the backend is usable: same as before, or just prepared)."""
-        self._switch_to = None
         try:
             save_settings(self.ctx, new)
         except RollcallError as exc:
             show_error(self, "Settings not saved", exc)
             return
         self._thresholds = dict(new.thresholds)
-        self.note.setText(self._saved_note(result))
+        self.note.setText(saved_note(result))
         self.saved.emit(new)
-
-    def _saved_note(self, result: ReembedResult | None) -> str:
-        text = "Saved. The live view uses these settings from its next Start."
-        if result is None:
-            return text
-        text = f"Saved: Rollcall now recognises with {result.backend}. " + text
-        if result.embedded:
-            text += f" {count(result.embedded, 'stored face')} {'was' if result.embedded == 1 else 'were'} embedded for it; nobody has to be photographed again."
-        if result.failed:
-            text += f" {count(len(result.failed), 'stored photo')} could not be used (details in the log file)."
-        return text
 
     # ----- threshold suggestion -----------------------------------------------------------------------------
     def suggest_threshold(self) -> None:
@@ -555,6 +468,8 @@ class SettingsPage(QWidget):
         position = math.floor(exact + 1e-6) if cal.metric.is_distance else math.ceil(exact - 1e-6)
         self.slider.setValue(position)
         value = self.slider.value() / STEPS
+        self._thresholds[cal.backend] = round(value, 2)  # the proposal, even where the slider already showed it
+        self._on_slider()
         text = f"Threshold set to {value:.2f} (proposed {cal.proposed:.4f}); Save to keep it."
         if self.slider.value() != position:
             text = f"The proposed threshold {cal.proposed:.4f} is outside the slider's range; it is set to {value:.2f}."
