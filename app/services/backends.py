@@ -56,10 +56,10 @@ class ReembedResult:
 
 def saved_note(result: ReembedResult | None = None) -> str:
     """What Save tells the user once the settings are in force; with ``result`` when it switched backend."""
-    text = "Saved. The live view uses these settings from its next Start."
+    later = "The live view uses these settings from its next Start."
     if result is None:
-        return text
-    text = f"Saved: Rollcall now recognises with {result.backend}. " + text
+        return f"Saved. {later}"
+    text = f"Saved: Rollcall now recognises with {result.backend}. {later}"
     if result.embedded:
         was = "was" if result.embedded == 1 else "were"
         text += f" {count(result.embedded, 'stored face')} {was} embedded for it; nobody has to be photographed again."

@@ -18,7 +18,8 @@ def test_a_plain_save_says_when_the_live_view_uses_it() -> None:
 
 def test_a_switch_names_the_new_backend_and_how_many_faces_were_embedded() -> None:
     note = saved_note(ReembedResult("facenet", embedded=4, remaining=0, cancelled=False))
-    assert note.startswith("Saved: Rollcall now recognises with facenet. Saved. The live view uses")
+    assert note.startswith("Saved: Rollcall now recognises with facenet. The live view uses")
+    assert note.count("Saved") == 1
     assert note.endswith("4 stored faces were embedded for it; nobody has to be photographed again.")
     assert "could not be used" not in note
 
