@@ -231,6 +231,7 @@ class LivePage(QWidget):
         self.list_button.setChecked(True)
         self.list_button.toggled.connect(self.show_marked_list)
         self.show_marked_list(True)
+        self.stack.currentChanged.connect(lambda _index: self.show_marked_list(self.list_button.isChecked()))
         top.addWidget(self.list_button)
 
         picture = QVBoxLayout()
@@ -248,9 +249,11 @@ class LivePage(QWidget):
 
     def arrange(self) -> None:
         """Put the list of marks beside the picture or under it, whichever leaves the larger picture."""
-        below = list_goes_below(
-            self.middle.width(), self.middle.height() - self.status.sizeHint().height(), self.video.aspect or DEFAULT_ASPECT
-        )
+        height = self.middle.height() - self.status.sizeHint().height()
+        if not self.banner.isHidden():  # a passing message does not move the list (it may not be laid out yet)
+            banner = self.banner.heightForWidth(self.middle.width())
+            height += (banner if banner > 0 else self.banner.sizeHint().height()) + self.layout().spacing()
+        below = list_goes_below(self.middle.width(), height, self.video.aspect or DEFAULT_ASPECT)
         if below == self._list_below:
             return
         self._list_below = below
@@ -276,7 +279,9 @@ class LivePage(QWidget):
 
     def show_marked_list(self, shown: bool) -> None:
         """Show or hide the list of people marked (hidden, the picture takes the page's whole width)."""
-        self.side_box.setVisible(shown)
+        picture = self.stack.currentIndex() == 1  # no list (nor its button) beside "Nobody is enrolled yet"
+        self.side_box.setVisible(shown and picture)
+        self.list_button.setVisible(picture)
         self.list_button.setChecked(shown)
         self.list_button.setText("Hide list" if shown else "Show list")
         self.list_button.setToolTip("Hide the list of people marked present" if shown else "Show who was marked present")

@@ -131,6 +131,15 @@ def test_a_camera_that_cannot_be_opened_is_named_in_the_status_and_the_banner_is
     assert window.live.banner.text.text().startswith("Camera 0 could not be opened: is it connected")
 
 
+def test_nobody_enrolled_shows_no_empty_list_of_marks_until_the_picture_shows(qtbot, window) -> None:
+    window.show()
+    live = window.live
+    assert live.stack.currentIndex() == 0, "the first run says nobody is enrolled"
+    assert not live.side_box.isVisible() and not live.list_button.isVisible()
+    live.stack.setCurrentIndex(1)  # as Start does
+    assert live.side_box.isVisible() and live.list_button.isVisible()
+
+
 def _shown_picture(video) -> tuple[float, float]:  # noqa: ANN001
     """Width and height of a 16:9 picture letterboxed in ``video``."""
     width = min(video.width(), video.height() * 16 / 9)
@@ -148,6 +157,24 @@ def test_on_a_laptop_window_the_marks_go_under_a_16_9_picture_that_fills_its_are
     assert height / video.height() > 0.9 and width / video.width() > 0.9, "no wide black bars around the picture"
     side = window.live.side_box
     assert side.isVisible() and side.geometry().top() >= video.geometry().bottom(), "the list of marks is under it"
+
+
+def test_a_message_in_the_banner_does_not_move_the_list_of_marks(qtbot, window) -> None:
+    window.show()
+    live = window.live
+    live.stack.setCurrentIndex(1)
+    width = 1100
+    while width < 1800:  # the widest window in which the list still goes under the picture
+        window.resize(width + 8, 720)
+        qtbot.wait(20)
+        if not live.list_below:
+            break
+        width += 8
+    window.resize(width, 720)
+    qtbot.waitUntil(lambda: live.list_below, timeout=5000)
+    live.banner.say("Video file clip.mp4 has ended. Everyone marked so far is saved.", "info")
+    qtbot.wait(100)
+    assert live.list_below, "the list jumped beside the picture while a message showed"
 
 
 def test_on_a_wide_window_the_marks_stay_beside_the_picture_in_a_narrow_column(qtbot, window) -> None:
