@@ -127,3 +127,12 @@ def test_wizard_shows_thumbnails_of_a_folder_and_says_when_it_is_done(qtbot, win
     qtbot.waitUntil(wizard.save_page.isComplete, timeout=30_000)
     assert wizard.save_page.title() == "Jerry Seinfeld is enrolled", "the last page no longer says Saving"
     assert wizard.button(QWizard.WizardButton.FinishButton).isVisible()
+
+
+def test_the_data_folder_comes_back_in_the_status_bar_after_a_passing_message(qtbot, window) -> None:
+    window.show()
+    bar = window.statusBar()
+    assert window.data_label.isVisible() and str(window.ctx.config.data_dir) in window.data_label.text()
+    bar.showMessage("✓ Ada marked present", 100)
+    qtbot.waitUntil(lambda: not window.data_label.isVisible())
+    qtbot.waitUntil(lambda: bar.currentMessage() == "" and window.data_label.isVisible(), timeout=3000)
