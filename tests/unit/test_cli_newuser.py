@@ -168,6 +168,14 @@ def test_identify_refuses_an_empty_folder_saying_why(tmp_path, capsys) -> None:
     assert err.count("\n") == 1 and "holds no images" in err
 
 
+def test_identify_on_a_folder_of_sub_folders_says_to_name_those(tmp_path, capsys) -> None:
+    for name in ("ada", "grace"):
+        (tmp_path / "people" / name).mkdir(parents=True)
+    assert main.run(["--data-dir", str(tmp_path / "d"), "identify", str(tmp_path / "people")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no images" in err and "it has 2 sub-folders: name those instead" in err
+
+
 def test_opencv_is_silenced_before_the_window_opens_and_not_with_verbose(tmp_path, monkeypatch) -> None:
     """OpenCV's own ``[ WARN ...]`` lines must not reach the terminal behind the window either (``-v`` keeps them)."""
     import logging
