@@ -112,7 +112,9 @@ def expand_paths(paths: Iterable[str | Path]) -> list[Path]:
         if p.is_dir():
             found = sorted(f for f in p.iterdir() if f.is_file() and is_image_path(f))
             if not found:
-                raise BadImage(f"{p}: the folder holds no images (JPEG, PNG, ...)")
+                subs = sum(1 for f in p.iterdir() if f.is_dir())
+                inside = f"; it has {subs} sub-folder{'s' if subs != 1 else ''}: name those instead" if subs else ""
+                raise BadImage(f"{p}: the folder holds no images (JPEG, PNG, ...){inside}")
             out.extend(found)
         elif p.exists():
             out.append(p)

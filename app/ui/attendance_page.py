@@ -6,6 +6,7 @@ import logging
 from datetime import date, datetime, time, timedelta, timezone
 
 from PySide6.QtCore import QDate, QDateTime, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
@@ -37,10 +38,30 @@ log = logging.getLogger(__name__)
 
 COLUMNS = ("Time", "Name", "Id", "Session", "Source", "Score", "Backend", "Station")
 """The table's columns, in the order of the CSV export's."""
-COLUMN_PADDING = 28
-"""Pixels added to each column's content width, so neighbouring columns do not run together."""
+COLUMN_PADDING = (8, 28)
+"""Least and most pixels added to each column's content width, so neighbouring columns do not run together
+(less air when the table is narrow, so every column fits without scrolling sideways)."""
 NAME_WIDTH = (120, 280)
 """Least and most width of the Name column (long names are elided, the full name is in the tooltip)."""
+
+
+def column_widths(content: list[int], available: int) -> list[int]:
+    """Widths for the table's columns: each column's ``content`` width plus as much air as fits ``available``.
+
+    The air per column goes from ``COLUMN_PADDING[1]`` down to ``COLUMN_PADDING[0]`` until the columns fit; the
+    Name column (the second) stays within :data:`NAME_WIDTH`. Wider than ``available`` only when even the least
+    air does not fit (the table then scrolls sideways).
+    """
+
+    def widths(air: int) -> list[int]:
+        out = [w + air for w in content]
+        out[1] = min(max(out[1], NAME_WIDTH[0]), NAME_WIDTH[1])
+        return out
+
+    for air in range(COLUMN_PADDING[1], COLUMN_PADDING[0], -2):
+        if sum(widths(air)) <= available:
+            return widths(air)
+    return widths(COLUMN_PADDING[0])
 
 
 def local_midnight_utc(day: date) -> datetime:
@@ -87,6 +108,7 @@ class AttendancePage(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.events: list[EventRecord] = []
+        self._content_widths: list[int] = []  # each column's content width, measured when the rows change
         self.session_box = QComboBox()
         self.session_box.setMinimumWidth(150)
         self.person_box = QComboBox()
@@ -197,13 +219,21 @@ class AttendancePage(QWidget):
         self._update_buttons()
 
     def _fit_columns(self) -> None:
-        """Each column as wide as its content plus some air; the Name column within :data:`NAME_WIDTH`."""
+        """Measure each column's content, then spread the columns over the table's width."""
         self.table.resizeColumnsToContents()
-        for c in range(len(COLUMNS) - 1):
-            width = self.table.columnWidth(c) + COLUMN_PADDING
-            if c == 1:
-                width = min(max(width, NAME_WIDTH[0]), NAME_WIDTH[1])
-            self.table.setColumnWidth(c, width)
+        self._content_widths = [self.table.columnWidth(c) for c in range(len(COLUMNS))]
+        self._spread_columns()
+
+    def _spread_columns(self) -> None:
+        """Each column as wide as its content plus the air that fits (see :func:`column_widths`)."""
+        if not self._content_widths:
+            return
+        for c, width in enumerate(column_widths(self._content_widths, self.table.viewport().width())):
+            self.table.setColumnWidth(c, width)  # the last column also stretches to the table's edge
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._spread_columns()
 
     def _update_buttons(self) -> None:
         self.remove_button.setEnabled(bool(self.table.selectionModel().selectedRows()))

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Callable
 
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
+    QBoxLayout,
     QComboBox,
     QFileDialog,
     QFrame,
@@ -14,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListWidget,
+    QListView,
     QListWidgetItem,
     QPushButton,
     QStackedWidget,
@@ -25,7 +29,7 @@ from PySide6.QtWidgets import (
 from app.context import AppContext
 from app.services.attendance import default_session_name
 from app.services.live import LiveRecognizer, LiveStart, LiveUpdate, start_live
-from app.ui.frameloop import FrameLoop, Handler, LoopThread, start_loop
+from app.ui.frameloop import FrameLoop, Handler, LoopThread, sentence, start_loop
 from app.ui.images import qimage_from_rgb
 from app.ui.messages import plain_message
 from app.ui.sound import Chime
@@ -40,7 +44,13 @@ log = logging.getLogger(__name__)
 DISPLAY_INTERVAL_MS = 10
 """How often the view looks for a newer frame (it paints each frame once, at most at the source's rate)."""
 SIDE_WIDTH = 200
-"""Width of the list of people marked (narrow, so a 16:9 picture gets most of the page)."""
+"""Width of the list of people marked beside the picture (narrow, so a 16:9 picture gets most of the page)."""
+BELOW_HEIGHT = 120
+"""Height of the list of people marked when it sits under the picture (see :func:`list_goes_below`)."""
+DEFAULT_ASPECT = 16 / 9
+"""The picture's width / height until the first frame says otherwise."""
+WIDGET_MAX = 16_777_215
+"""Qt's largest widget size (QWIDGETSIZE_MAX): no maximum."""
 VIDEO_FILTER = "Videos (*.mp4 *.avi *.mkv *.mov *.webm *.m4v);;All files (*)"
 
 
@@ -54,6 +64,30 @@ def open_live(ctx: AppContext, session_name: str, source: FrameSource) -> tuple[
 def enrolled_text(people: int) -> str:
     """``"1 person enrolled"``, ``"3 people enrolled"``."""
     return f"{people} people enrolled" if people != 1 else "1 person enrolled"
+
+
+def list_goes_below(width: int, height: int, aspect: float) -> bool:
+    """Whether the list of people marked should sit under the picture rather than beside it.
+
+    Args:
+        width, height: the pixels the picture and the list share.
+        aspect: the picture's width / height (16:9 video: 1.78).
+
+    Returns:
+        ``True`` when the list under the picture leaves a larger picture than the list beside it (a laptop
+        window is too narrow for a 16:9 picture and a list side by side; a wide screen is not).
+    """
+
+    def shown_area(w: float, h: float) -> float:
+        shown_width = max(0.0, min(w, h * aspect))
+        return shown_width * shown_width / aspect
+
+    return shown_area(width, height - BELOW_HEIGHT) > shown_area(width - SIDE_WIDTH, height)
+
+
+def source_name(spec: str) -> str:
+    """How the status line names a source the user typed: ``"camera 0"`` for an index, else the text itself."""
+    return f"camera {spec}" if spec.isdigit() else spec
 
 
 def marked_text(event: EventRecord) -> str:
@@ -95,6 +129,18 @@ class Banner(QFrame):
         self.show()
 
 
+class ResizeWatcher(QWidget):
+    """A plain container that calls ``resized()`` after each change of its size."""
+
+    def __init__(self, resized: Callable[[], None], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._resized = resized
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt name)
+        super().resizeEvent(event)
+        self._resized()
+
+
 class LivePage(QWidget):
     """Start/stop live recognition on a source, see names on faces, and who was marked this session.
 
@@ -123,6 +169,7 @@ class LivePage(QWidget):
         self._reload_pending = False
         self._stop_reason = "Stopped"
         self._label = ""
+        self._list_below: bool | None = None  # where the list of marks sits; decided on the first resize
         self._display_cuts = SceneCutDetector()  # on the painted pictures (see _current_tracks)
         self._cut_index = -1
         self.display = QTimer(self)
@@ -184,24 +231,59 @@ class LivePage(QWidget):
         self.list_button.setChecked(True)
         self.list_button.toggled.connect(self.show_marked_list)
         self.show_marked_list(True)
+        self.stack.currentChanged.connect(lambda _index: self.show_marked_list(self.list_button.isChecked()))
         top.addWidget(self.list_button)
 
         picture = QVBoxLayout()
         picture.addWidget(self.stack, 1)
         picture.addWidget(self.status)
-        middle = QHBoxLayout()
-        middle.addLayout(picture, 1)
-        middle.addWidget(self.side_box)
+        self.middle = ResizeWatcher(self.arrange)
+        self.middle_layout = QBoxLayout(QBoxLayout.Direction.LeftToRight, self.middle)
+        self.middle_layout.setContentsMargins(0, 0, 0, 0)
+        self.middle_layout.addLayout(picture, 1)
+        self.middle_layout.addWidget(self.side_box)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.banner)
-        layout.addLayout(middle, 1)
+        layout.addWidget(self.middle, 1)
+
+    def arrange(self) -> None:
+        """Put the list of marks beside the picture or under it, whichever leaves the larger picture."""
+        height = self.middle.height() - self.status.sizeHint().height()
+        if not self.banner.isHidden():  # a passing message does not move the list (it may not be laid out yet)
+            banner = self.banner.heightForWidth(self.middle.width())
+            height += (banner if banner > 0 else self.banner.sizeHint().height()) + self.layout().spacing()
+        below = list_goes_below(self.middle.width(), height, self.video.aspect or DEFAULT_ASPECT)
+        if below == self._list_below:
+            return
+        self._list_below = below
+        box, marks = self.side_box, self.marked_list
+        if below:
+            box.setMinimumWidth(0)
+            box.setMaximumWidth(WIDGET_MAX)
+            box.setFixedHeight(BELOW_HEIGHT)
+        else:
+            box.setMinimumHeight(0)
+            box.setMaximumHeight(WIDGET_MAX)
+            box.setFixedWidth(SIDE_WIDTH)
+        marks.setFlow(QListView.Flow.LeftToRight if below else QListView.Flow.TopToBottom)
+        marks.setWrapping(below)  # under the picture, the marks run along the lines like words
+        marks.setWordWrap(not below)
+        marks.setSpacing(2 if below else 0)
+        self.middle_layout.setDirection(QBoxLayout.Direction.TopToBottom if below else QBoxLayout.Direction.LeftToRight)
+
+    @property
+    def list_below(self) -> bool:
+        """Whether the list of marks sits under the picture (else beside it)."""
+        return bool(self._list_below)
 
     def show_marked_list(self, shown: bool) -> None:
         """Show or hide the list of people marked (hidden, the picture takes the page's whole width)."""
-        self.side_box.setVisible(shown)
+        picture = self.stack.currentIndex() == 1  # no list (nor its button) beside "Nobody is enrolled yet"
+        self.side_box.setVisible(shown and picture)
+        self.list_button.setVisible(picture)
         self.list_button.setChecked(shown)
-        self.list_button.setText("Hide list ▸" if shown else "◂ Marked list")
+        self.list_button.setText("Hide list" if shown else "Show list")
         self.list_button.setToolTip("Hide the list of people marked present" if shown else "Show who was marked present")
 
     def _empty_state(self) -> QWidget:
@@ -347,6 +429,7 @@ class LivePage(QWidget):
             if self._display_cuts.is_cut(frame.image):
                 self._cut_index = frame.index
             self.video.show_frame(qimage_from_rgb(frame.image), self._current_tracks())
+            self.arrange()  # the first picture may not be 16:9 (a 4:3 webcam)
         elif self.video.tracks != self._current_tracks():
             self.video.show_frame(None, self._current_tracks())
 
@@ -382,8 +465,9 @@ class LivePage(QWidget):
         if loop is not self.loop:
             return
         opened = self.recognizer is not None
-        self._stop_reason = "Stopped: recognition failed." if opened else f"Stopped: {loop.spec} could not be opened."
-        self.banner.say(plain_message(exc), "error")
+        failed = "Stopped: recognition failed." if opened else f"Stopped: {source_name(loop.spec)} could not be opened."
+        self._stop_reason = failed
+        self.banner.say(sentence(plain_message(exc)), "error")
         self.video.clear("No picture")
 
     def _on_stopped(self, loop: FrameLoop) -> None:

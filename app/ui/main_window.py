@@ -108,7 +108,8 @@ class MainWindow(QMainWindow):
         self.settings.saved.connect(self._on_settings)
         self.nav.setCurrentRow(0)
         self.resize(1100, 700)
-        self.statusBar().showMessage(f"Data folder: {ctx.config.data_dir}")
+        self.data_label = QLabel(f"Data folder: {ctx.config.data_dir}")
+        self.statusBar().addWidget(self.data_label)  # comes back after each passing message ("✓ Ada marked present")
 
     def page(self, name: str) -> QWidget:
         return self.pages.widget(self.PAGES.index(name))

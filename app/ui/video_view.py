@@ -90,6 +90,11 @@ class VideoView(QWidget):
         self.update()
 
     @property
+    def aspect(self) -> float | None:
+        """The shown picture's width / height, or ``None`` while there is no picture."""
+        return self._image.width() / self._image.height() if self._image is not None and self._image.height() else None
+
+    @property
     def tracks(self) -> tuple[TrackView, ...]:
         return self._tracks
 

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 
+from app.ui.live_page import list_goes_below
 from app.ui.video_view import COLOURS, track_label
+from models import sources
 from tests.ui.conftest import FAKE, FakeCamera, camera_frame
 from tests.ui.helpers import count_colour, enroll
 
@@ -108,16 +111,99 @@ def test_after_a_video_ends_the_status_says_stopped_and_the_banner_is_a_sentence
     assert window.live.start_button.text() == "Start"
 
 
+def test_a_camera_that_cannot_be_opened_is_named_in_the_status_and_the_banner_is_a_sentence(qtbot, window, monkeypatch) -> None:
+    class NoCamera:  # what OpenCV gives for a camera index with no camera behind it
+        def __init__(self, target: object) -> None:
+            self.target = target
+
+        def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+            return False
+
+        def release(self) -> None:
+            pass
+
+    monkeypatch.setattr(sources.cv2, "VideoCapture", NoCamera)
+    window.live.start("0")
+    qtbot.waitUntil(lambda: not window.live.running, timeout=10_000)
+
+    assert window.live.status.text() == "Stopped: camera 0 could not be opened.", "no stale 'Opening 0…'"
+    assert window.live.banner.isVisible()
+    assert window.live.banner.text.text().startswith("Camera 0 could not be opened: is it connected")
+
+
+def test_nobody_enrolled_shows_no_empty_list_of_marks_until_the_picture_shows(qtbot, window) -> None:
+    window.show()
+    live = window.live
+    assert live.stack.currentIndex() == 0, "the first run says nobody is enrolled"
+    assert not live.side_box.isVisible() and not live.list_button.isVisible()
+    live.stack.setCurrentIndex(1)  # as Start does
+    assert live.side_box.isVisible() and live.list_button.isVisible()
+
+
+def _shown_picture(video) -> tuple[float, float]:  # noqa: ANN001
+    """Width and height of a 16:9 picture letterboxed in ``video``."""
+    width = min(video.width(), video.height() * 16 / 9)
+    return width, width * 9 / 16
+
+
+@pytest.mark.parametrize("size", [(1100, 700), (1280, 800)])
+def test_on_a_laptop_window_the_marks_go_under_a_16_9_picture_that_fills_its_area(qtbot, window, size) -> None:
+    window.resize(*size)
+    window.show()
+    window.live.stack.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.live.list_below, timeout=5000)
+    video = window.live.video
+    width, height = _shown_picture(video)
+    assert height / video.height() > 0.9 and width / video.width() > 0.9, "no wide black bars around the picture"
+    side = window.live.side_box
+    assert side.isVisible() and side.geometry().top() >= video.geometry().bottom(), "the list of marks is under it"
+
+
+def test_a_message_in_the_banner_does_not_move_the_list_of_marks(qtbot, window) -> None:
+    window.show()
+    live = window.live
+    live.stack.setCurrentIndex(1)
+    width = 1100
+    while width < 1800:  # the widest window in which the list still goes under the picture
+        window.resize(width + 8, 720)
+        qtbot.wait(20)
+        if not live.list_below:
+            break
+        width += 8
+    window.resize(width, 720)
+    qtbot.waitUntil(lambda: live.list_below, timeout=5000)
+    live.banner.say("Video file clip.mp4 has ended. Everyone marked so far is saved.", "info")
+    qtbot.wait(100)
+    assert live.list_below, "the list jumped beside the picture while a message showed"
+
+
+def test_on_a_wide_window_the_marks_stay_beside_the_picture_in_a_narrow_column(qtbot, window) -> None:
+    window.resize(1900, 700)
+    window.show()
+    window.live.stack.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: window.live._list_below is False, timeout=5000)
+    assert window.live.side_box.width() <= 200, "the list of marks is narrow"
+    _, height = _shown_picture(window.live.video)
+    assert height / window.live.video.height() > 0.9
+
+
 def test_the_picture_gets_more_room_when_the_marked_list_is_hidden(qtbot, window) -> None:
     window.resize(1100, 700)
+    window.show()
     window.live.stack.setCurrentIndex(1)
-    qtbot.waitUntil(lambda: window.live.video.width() > 0)
-    shown = window.live.video.width()
-    assert window.live.side_box.width() <= 200, "the list of marks is narrow"
-    qtbot.mouseClick(window.live.list_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.live.video.width() > shown + 150)
+    qtbot.waitUntil(lambda: window.live.list_below, timeout=5000)
     video = window.live.video
-    picture_height = min(video.height(), video.width() * 9 / 16)
-    assert picture_height / video.height() > 0.8, "a 16:9 picture fills most of the height (small black bars)"
+    height, shown = video.height(), _shown_picture(video)[0]
+    qtbot.mouseClick(window.live.list_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: video.height() > height + 100, timeout=5000)
+    assert not window.live.side_box.isVisible() and _shown_picture(video)[0] >= shown
     qtbot.mouseClick(window.live.list_button, Qt.MouseButton.LeftButton)
     assert window.live.side_box.isVisible()
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "below"),
+    [(900, 620, True), (1700, 620, False), (700, 700, True), (2400, 900, False)],
+)
+def test_list_goes_below_where_that_leaves_the_larger_picture(width: int, height: int, below: bool) -> None:
+    assert list_goes_below(width, height, 16 / 9) is below

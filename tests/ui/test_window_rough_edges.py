@@ -8,11 +8,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QWizard
 
-from app.ui.attendance_page import COLUMNS, NAME_WIDTH
+from app.ui.attendance_page import COLUMNS, NAME_WIDTH, column_widths
 from db.records import NewSample
 from models.imageio import encode_jpeg
 from tests.ui.helpers import count_colour
@@ -40,6 +41,36 @@ def test_attendance_shows_the_backend_and_every_column_fits_its_text(qtbot, wind
         assert table.columnWidth(c) >= widest + 8, f"{COLUMNS[c]} is cut off"
     name = COLUMNS.index("Name")
     assert NAME_WIDTH[0] <= table.columnWidth(name) <= NAME_WIDTH[1], "the Name column no longer takes half the table"
+
+
+@pytest.mark.parametrize("width", [1100, 1180])
+def test_attendance_fits_every_column_without_scrolling_sideways(qtbot, window, width: int) -> None:
+    repo = window.ctx.repo
+    session = repo.get_or_create_session("Drama club (yesterday)")
+    t0 = datetime(2026, 3, 2, 18, 0, tzinfo=timezone.utc)
+    person = repo.add_person("Lin-Manuel Miranda", "S-1001", [], {})
+    repo.add_event(person.id, session.id, t0, "camera", 0.31, "facenet512")
+    window.resize(width, 720)
+    window.show()
+    window.go_to("Attendance")
+    table = window.attendance.table
+    qtbot.waitUntil(lambda: table.viewport().width() > 0)
+    qtbot.wait(50)
+
+    assert not table.horizontalScrollBar().isVisible(), "the Station column is cut off behind a scroll bar"
+    metrics = table.fontMetrics()
+    for c in range(len(COLUMNS)):
+        assert table.columnWidth(c) >= metrics.horizontalAdvance(table.item(0, c).text()) + 8, f"{COLUMNS[c]} is cut off"
+
+
+CONTENT = [100, 150, 60, 150, 60, 40, 80, 40]  # 680 pixels of text in the eight columns
+
+
+@pytest.mark.parametrize(("available", "air"), [(2000, 28), (800, 14), (600, 8)])
+def test_column_widths_give_less_air_on_a_narrow_table(available: int, air: int) -> None:
+    widths = column_widths(CONTENT, available)
+    assert [w - c for w, c in zip(widths, CONTENT)] == [air] * len(CONTENT)
+    assert sum(widths) <= available or air == 8, "the columns fit unless even the least air does not"
 
 
 def test_delete_is_disabled_and_not_red_until_someone_is_selected(qtbot, window) -> None:
@@ -96,3 +127,12 @@ def test_wizard_shows_thumbnails_of_a_folder_and_says_when_it_is_done(qtbot, win
     qtbot.waitUntil(wizard.save_page.isComplete, timeout=30_000)
     assert wizard.save_page.title() == "Jerry Seinfeld is enrolled", "the last page no longer says Saving"
     assert wizard.button(QWizard.WizardButton.FinishButton).isVisible()
+
+
+def test_the_data_folder_comes_back_in_the_status_bar_after_a_passing_message(qtbot, window) -> None:
+    window.show()
+    bar = window.statusBar()
+    assert window.data_label.isVisible() and str(window.ctx.config.data_dir) in window.data_label.text()
+    bar.showMessage("✓ Ada marked present", 100)
+    qtbot.waitUntil(lambda: not window.data_label.isVisible())
+    qtbot.waitUntil(lambda: bar.currentMessage() == "" and window.data_label.isVisible(), timeout=3000)

@@ -166,3 +166,34 @@ def test_identify_refuses_an_empty_folder_saying_why(tmp_path, capsys) -> None:
     assert main.run(["--data-dir", str(tmp_path / "d"), "identify", str(tmp_path / "empty")]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "holds no images" in err
+
+
+def test_identify_on_a_folder_of_sub_folders_says_to_name_those(tmp_path, capsys) -> None:
+    for name in ("ada", "grace"):
+        (tmp_path / "people" / name).mkdir(parents=True)
+    assert main.run(["--data-dir", str(tmp_path / "d"), "identify", str(tmp_path / "people")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds no images" in err and "it has 2 sub-folders: name those instead" in err
+
+
+def test_opencv_is_silenced_before_the_window_opens_and_not_with_verbose(tmp_path, monkeypatch) -> None:
+    """OpenCV's own ``[ WARN ...]`` lines must not reach the terminal behind the window either (``-v`` keeps them)."""
+    import logging
+    import types
+
+    import cv2
+
+    levels: list[int] = []
+    fake_launch = types.ModuleType("app.ui.launch")
+    fake_launch.launch_window = lambda ctx, source=None: levels.append(cv2.utils.logging.getLogLevel()) or 0
+    monkeypatch.setitem(sys.modules, "app.ui.launch", fake_launch)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")
+    before, app_level = cv2.utils.logging.getLogLevel(), logging.getLogger("app").level
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)
+    try:
+        assert main.run(["--data-dir", str(tmp_path / "d"), "--verbose", "--source", "0"]) == 0
+        assert main.run(["--data-dir", str(tmp_path / "d"), "--source", "0"]) == 0
+    finally:
+        cv2.utils.logging.setLogLevel(before)
+        logging.getLogger("app").setLevel(app_level)  # -v let names into the log; later tests expect it not to
+    assert levels == [cv2.utils.logging.LOG_LEVEL_WARNING, cv2.utils.logging.LOG_LEVEL_SILENT]
