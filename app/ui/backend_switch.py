@@ -143,13 +143,16 @@ class BackendSwitch(QObject):
     def _run(self, step: str, fn: Callable[..., Any], *args: Any, title: str, label: str, unit: str = "") -> None:
         """Start one step on the generic worker with a progress dialog; :meth:`_on_job_stopped` goes on."""
         self._step, self._outcome, self._error = step, None, None
-        self.job = start_job(self.parent_widget, fn, *args)
-        self.job.finished.connect(self._on_job_finished)
-        self.job.failed.connect(self._on_job_failed)
-        self.job.stopped.connect(self._on_job_stopped)
         if self.progress_dialog is not None:
             self.progress_dialog.deleteLater()
-        self.progress_dialog = JobProgress(self.parent_widget, title, label, self.job, unit)
+
+        def connect(job: Job) -> None:
+            job.finished.connect(self._on_job_finished)
+            job.failed.connect(self._on_job_failed)
+            job.stopped.connect(self._on_job_stopped)
+            self.progress_dialog = JobProgress(self.parent_widget, title, label, job, unit)
+
+        self.job = start_job(self.parent_widget, fn, *args, connect=connect)
         self.busy.emit(True)
 
     def _on_job_finished(self, result: object) -> None:

@@ -162,11 +162,13 @@ class FacesPage(QWizardPage):
             show_error(self, "Cannot use these photos", exc)
             return
         self._busy(True, len(files))
-        self.job = start_job(self, analyze_paths, self.ctx.engine, files)
-        self.job.progress.connect(self._on_progress)
-        self.job.finished.connect(self._on_analyzed)
-        self.job.failed.connect(self._on_failed)
-        self.job.stopped.connect(self._on_job_stopped)
+        self.job = start_job(self, analyze_paths, self.ctx.engine, files, connect=self._connect)
+
+    def _connect(self, job: Job) -> None:
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_analyzed)
+        job.failed.connect(self._on_failed)
+        job.stopped.connect(self._on_job_stopped)
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -379,11 +381,14 @@ class SavePage(QWizardPage):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.job = start_job(
-            self, save_candidates, self.ctx, name, ext, chosen, person.id if person else None, with_callbacks=False
+            self, save_candidates, self.ctx, name, ext, chosen, person.id if person else None, with_callbacks=False,
+            connect=self._connect,
         )
-        self.job.finished.connect(self._on_saved)
-        self.job.failed.connect(self._on_failed)
-        self.job.stopped.connect(self._on_stopped)
+
+    def _connect(self, job: Job) -> None:
+        job.finished.connect(self._on_saved)
+        job.failed.connect(self._on_failed)
+        job.stopped.connect(self._on_stopped)
 
     def _on_saved(self, person: PersonRecord) -> None:
         self.saved = person

@@ -391,10 +391,13 @@ class ModelPage(QWizardPage):
         except (RollcallError, ValueError, TypeError) as exc:
             self._on_plan_failed(exc)
             return
-        self.plan_job = start_job(self, self.hooks.plan, self.ctx.config, spec, with_callbacks=False)
-        self.plan_job.finished.connect(self._on_plan)
-        self.plan_job.failed.connect(self._on_plan_failed)
-        self.plan_job.stopped.connect(self._on_plan_stopped)
+        self.plan_job = start_job(self, self.hooks.plan, self.ctx.config, spec, with_callbacks=False,
+                                  connect=self._connect_plan)
+
+    def _connect_plan(self, job: Job) -> None:
+        job.finished.connect(self._on_plan)
+        job.failed.connect(self._on_plan_failed)
+        job.stopped.connect(self._on_plan_stopped)
 
     def _on_plan(self, plan: Any) -> None:
         if self._replan:

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QVBoxLayout,
@@ -232,9 +233,18 @@ class SettingsPage(QWidget):
         buttons.addWidget(self.note, 1)
         buttons.addWidget(self.revert_button)
         buttons.addWidget(self.save_button)
+        fields = QWidget()
+        fields_col = QVBoxLayout(fields)
+        fields_col.setContentsMargins(0, 0, 8, 0)
+        fields_col.addLayout(form)
+        fields_col.addStretch(1)
+        self.scroll = QScrollArea()  # a laptop-height window scrolls the form instead of squeezing its help texts
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(fields)
         col = QVBoxLayout(self)
-        col.addLayout(form)
-        col.addStretch(1)
+        col.addWidget(self.scroll, 1)
         col.addLayout(buttons)
 
     @staticmethod

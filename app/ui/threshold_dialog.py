@@ -153,11 +153,13 @@ class ThresholdDialog(QDialog):
         self.progress.setRange(0, 0)
         self.progress.show()
         self.suggest_button.setEnabled(False)
-        self.job = start_job(self, _calibrate_job, self.ctx, float(self.far_box.currentData()))
-        self.job.progress.connect(self._on_progress)
-        self.job.finished.connect(self._on_done)
-        self.job.failed.connect(self._on_failed)
-        self.job.stopped.connect(self._on_stopped)
+        self.job = start_job(self, _calibrate_job, self.ctx, float(self.far_box.currentData()), connect=self._connect)
+
+    def _connect(self, job: Job) -> None:
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_done)
+        job.failed.connect(self._on_failed)
+        job.stopped.connect(self._on_stopped)
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
         self.progress.setRange(0, max(1, total))

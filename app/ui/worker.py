@@ -104,10 +104,19 @@ class JobThread(QThread):
         self.job = job
 
 
-def start_job(parent: QObject, fn: Callable[..., Any], *args: Any, with_callbacks: bool = True, **kwargs: Any) -> Job:
+def start_job(
+    parent: QObject,
+    fn: Callable[..., Any],
+    *args: Any,
+    with_callbacks: bool = True,
+    connect: Callable[[Job], object] | None = None,
+    **kwargs: Any,
+) -> Job:
     """Run ``fn`` on a new thread owned by ``parent`` and return its :class:`Job`.
 
-    Connect to the job's signals right away (they are queued, so none is missed).
+    Connect the receivers in ``connect(job)``: it runs before the thread starts. A signal emitted while nobody is
+    connected is lost, and a quick job (one that fails at once, or reports progress right away) can emit before
+    the caller's next line runs.
 
     Args:
         parent: the widget the job belongs to; :func:`stop_jobs` on it (or an ancestor) cancels and joins it.
@@ -121,6 +130,8 @@ def start_job(parent: QObject, fn: Callable[..., Any], *args: Any, with_callback
     thread.started.connect(job.run)
     job.stopped.connect(thread.quit, Qt.ConnectionType.DirectConnection)  # quit even while the UI thread waits
     thread.finished.connect(thread.deleteLater)  # which releases the job (see the module's docstring)
+    if connect is not None:
+        connect(job)
     thread.start()
     return job
 

@@ -25,6 +25,30 @@ from models.imageio import load_image  # noqa: E402
 from models.sources import Frame  # noqa: E402
 from tests.conftest import need_shared  # noqa: E402
 
+@pytest.fixture(autouse=True)
+def no_blocking_message_box(monkeypatch) -> Iterator[list[str]]:  # noqa: ANN001
+    """A message box no test asked for fails that test instead of waiting forever for a click offscreen.
+
+    A test that expects one patches ``QMessageBox.warning`` (etc.) itself, which replaces this guard.
+    """
+    from PySide6.QtWidgets import QMessageBox
+
+    unexpected: list[str] = []
+
+    def record(kind: str, answer: object):  # noqa: ANN202
+        def box(parent, title, text, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            unexpected.append(f"{kind}: {title}: {text}")
+            return answer
+
+        return box
+
+    ok, no = QMessageBox.StandardButton.Ok, QMessageBox.StandardButton.No
+    for kind, answer in (("warning", ok), ("critical", ok), ("information", ok), ("question", no)):
+        monkeypatch.setattr(QMessageBox, kind, record(kind, answer))
+    yield unexpected
+    assert not unexpected, f"a message box the test did not expect was shown: {unexpected}"
+
+
 FAKE = "fake-camera:"
 """Sources named ``fake-camera:NAME`` open the :class:`FakeCamera` registered under NAME."""
 

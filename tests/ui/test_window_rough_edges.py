@@ -136,3 +136,21 @@ def test_the_data_folder_comes_back_in_the_status_bar_after_a_passing_message(qt
     bar.showMessage("✓ Ada marked present", 100)
     qtbot.waitUntil(lambda: not window.data_label.isVisible())
     qtbot.waitUntil(lambda: bar.currentMessage() == "" and window.data_label.isVisible(), timeout=3000)
+
+
+def test_settings_on_a_laptop_height_window_scrolls_and_squeezes_no_help_text(qtbot, window) -> None:
+    window.resize(1100, 720)
+    window.show()
+    window.go_to("Settings")
+    page = window.settings
+    qtbot.wait(100)
+    qtbot.wait(50)
+
+    assert window.height() <= 740, "the Settings page forces a taller window than a laptop screen"
+    hints = [label for label in page.findChildren(type(page.note)) if label.objectName() == "hint" and label.text()]
+    assert len(hints) >= 8
+    for label in hints:
+        needed = label.heightForWidth(label.width())
+        assert label.height() >= needed, f"help text squeezed ({label.height()} < {needed} px): {label.text()[:40]}"
+    assert page.finetune_button.height() >= page.finetune_button.sizeHint().height(), "Fine-tune button clipped"
+    assert page.save_button.isVisible() and page.save_button.geometry().bottom() <= page.height()
