@@ -62,9 +62,10 @@ def head_kind(name: str) -> HeadKind:
         raise InvalidInput(f"unknown margin head {name!r}; use one of {', '.join(HEADS)}") from None
 
 
-def make_head(name: str, classes: int, margin: float | None = None, scale: float | None = None, **kwargs: Any) -> Any:
-    """A head layer of kind ``name`` over ``classes`` identities (``None``: the kind's default margin/scale)."""
-    kind = head_kind(name)
+def make_head(kind_name: str, classes: int, margin: float | None = None, scale: float | None = None, **kwargs: Any) -> Any:
+    """A head layer of kind ``kind_name`` over ``classes`` identities (``None``: the kind's default margin/scale;
+    ``kwargs`` go to the layer, e.g. ``name``)."""
+    kind = head_kind(kind_name)
     cls = _classes()[kind.class_name]
     return cls(classes, kind.margin if margin is None else margin, kind.scale if scale is None else scale, **kwargs)
 
