@@ -21,7 +21,9 @@ output (absolute for outputs under 1)."""
 
 
 def relative_difference(got: NDArray[np.float32], want: NDArray[np.float32]) -> float:
-    """``max |got − want| / max(1, max |want|)``."""
+    """``max |got − want| / max(1, max |want|)`` (infinite when either holds a NaN)."""
+    if not (np.isfinite(got).all() and np.isfinite(want).all()):
+        return float("inf")
     return float(np.max(np.abs(got - want)) / max(1.0, float(np.max(np.abs(want)))))
 
 
@@ -43,7 +45,7 @@ def export_onnx_checked(model: Any, dst: Path, inputs: NDArray[np.float32]) -> f
     got = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(inputs, np.float32)})[0]
     want = np.asarray(model(inputs, training=False), np.float32)
     diff = float(np.max(np.abs(got - want)))
-    if relative_difference(got, want) > PARITY_TOLERANCE:
+    if not relative_difference(got, want) <= PARITY_TOLERANCE:
         dst.unlink(missing_ok=True)
         raise WeightsError(f"the ONNX export differs from the Keras model by {diff:.2e} (> {PARITY_TOLERANCE}); not kept")
     return diff
@@ -76,15 +78,27 @@ def export_tflite(model: Any, dst: Path, calibration: NDArray[np.float32] | None
     """A TFLite file with a 1×H×W×3 float32 input and float32 output: float32, or with ``calibration`` inputs
     (standardised real aligned crops) full-integer int8 — every weight and activation int8 (``TFLITE_BUILTINS_INT8``
     only), quantised at the input and dequantised at the output, as the app's other int8 models are."""
+    import tempfile
+
     import tensorflow as tf
 
-    shape = (1, *model.input.shape[1:])
+    spec = tf.TensorSpec((1, *model.input.shape[1:]), tf.float32, name="input")
+    with tempfile.TemporaryDirectory(prefix="rollcall-tflite-") as tmp:
+        # Through a SavedModel, whose variables the converter freezes (int8 calibration needs them constant).
+        model.export(tmp, format="tf_saved_model", input_signature=[spec], verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
+        _quantise(converter, calibration)
+        data = converter.convert()
+    tmp_dst = dst.with_name(dst.name + ".tmp")
+    tmp_dst.write_bytes(data)
+    tmp_dst.replace(dst)
+    return dst
 
-    @tf.function(input_signature=[tf.TensorSpec(shape, tf.float32, name="input")])
-    def serve(x: Any) -> Any:
-        return model(x, training=False)
 
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()], model)
+def _quantise(converter: Any, calibration: NDArray[np.float32] | None) -> None:
+    """Full-integer int8 settings calibrated on ``calibration`` (nothing when None)."""
+    import tensorflow as tf
+
     if calibration is not None:
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
 
@@ -94,8 +108,6 @@ def export_tflite(model: Any, dst: Path, calibration: NDArray[np.float32] | None
 
         converter.representative_dataset = samples
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    dst.write_bytes(converter.convert())
-    return dst
 
 
 def run_tflite(path: Path, inputs: NDArray[np.float32], threads: int = 1) -> NDArray[np.float32]:
@@ -128,7 +140,7 @@ def export_tflite_checked(model: Any, dst: Path, inputs: NDArray[np.float32]) ->
     if len(inputs) == 0:
         return 0.0
     diff = relative_difference(run_tflite(dst, inputs), np.asarray(model(inputs, training=False), np.float32))
-    if diff > PARITY_TOLERANCE:
+    if not diff <= PARITY_TOLERANCE:
         dst.unlink(missing_ok=True)
         raise WeightsError(f"the TFLite export differs from the Keras model by {diff:.2e} (relative, > {PARITY_TOLERANCE}); not kept")
     return diff
