@@ -133,7 +133,8 @@ def cmd_train(args: argparse.Namespace, ctx: AppContext) -> int:
     def on_epoch(e: training.EpochStats) -> None:
         bar.close()
         acc = "-" if e.heldout_accuracy is None else f"{100 * e.heldout_accuracy:.2f}%"
-        sys.stderr.write(f"epoch {e.epoch}/{e.epochs}: loss {e.loss:.4f}, active triplets {100 * e.active_fraction:.1f}%, "
+        share = "misclassified" if spec.arch == "margin" else "active triplets"
+        sys.stderr.write(f"epoch {e.epoch}/{e.epochs}: loss {e.loss:.4f}, {share} {100 * e.active_fraction:.1f}%, "
                          f"held-out accuracy {acc}, {e.seconds:.1f} s\n")
 
     try:

@@ -45,9 +45,11 @@ def export_onnx_checked(model: Any, dst: Path, inputs: NDArray[np.float32]) -> f
     got = session.run(None, {session.get_inputs()[0].name: np.ascontiguousarray(inputs, np.float32)})[0]
     want = np.asarray(model(inputs, training=False), np.float32)
     diff = float(np.max(np.abs(got - want)))
-    if not relative_difference(got, want) <= PARITY_TOLERANCE:
+    relative = relative_difference(got, want)
+    if not relative <= PARITY_TOLERANCE:
         dst.unlink(missing_ok=True)
-        raise WeightsError(f"the ONNX export differs from the Keras model by {diff:.2e} (> {PARITY_TOLERANCE}); not kept")
+        raise WeightsError(f"the ONNX export differs from the Keras model by {diff:.2e} ({relative:.2e} relative, "
+                           f"> {PARITY_TOLERANCE}); not kept")
     return diff
 
 

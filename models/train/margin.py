@@ -4,7 +4,8 @@ output block, trained as a classifier over identities through an ArcFace, CosFac
 
 Network: input ``(S, S, 3)`` float32, ``(x − 127.5) / 128`` (the ``fixed`` standardisation; EfficientNet gets
 its 0–255 range back with a Rescaling layer), S = 112 by default, ArcFace 5-point alignment → backbone
-(``include_top=False``) → BatchNorm → Dropout(0.5) → Flatten → Dense(embedding) → BatchNorm → ``(N, D)``.
+(``include_top=False``) → BatchNorm → Dropout(0.5) → Flatten → Dense(embedding) → BatchNorm → ``(N, D)``;
+BatchNorm momentum 0.9 (see :data:`BN_MOMENTUM`).
 
 Training: SGD with Nesterov momentum 0.9 at 0.01 (arcface-tf2's base learning rate; here warm-up + cosine),
 weight decay 5e-4 as an L2 penalty on every kernel, softmax cross-entropy over the head's logits. The backbone
@@ -32,6 +33,10 @@ DEFAULT_EMBEDDING = 512
 WEIGHT_DECAY = 5e-4
 LEARNING_RATE = 0.01
 DROPOUT = 0.5
+BN_MOMENTUM = 0.9
+"""BatchNorm momentum of the output block (arcface-tf2's) and, when the backbone starts from random weights, of
+the backbone too: Keras' MobileNetV2 uses 0.999, whose moving statistics need thousands of steps to leave their
+initial values, so a short run would be evaluated (and exported) with statistics that fit nothing."""
 ALIGNMENT = "arcface"
 STANDARDIZE = "fixed"
 
@@ -103,14 +108,18 @@ def build_network(base: BaseModel, backbone_name: str, seed: int = 0, alpha: flo
     if bb.name == "mobilenetv2":
         kwargs["alpha"] = alpha
     trunk = getattr(keras.applications, bb.application)(**kwargs)
+    if weights is None:
+        for layer in trunk.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = BN_MOMENTUM
     inputs = keras.Input((h, w, 3), name="input_1")
     x = keras.layers.Rescaling(128.0, offset=127.5, name="to_0_255")(inputs) if bb.raw_input else inputs
     x = trunk(x)
-    x = keras.layers.BatchNormalization(name="out_bn1")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="out_bn1")(x)
     x = keras.layers.Dropout(DROPOUT, name="out_dropout")(x)
     x = keras.layers.Flatten(name="out_flatten")(x)
     x = keras.layers.Dense(base.dim, name="embedding")(x)
-    x = keras.layers.BatchNormalization(name="out_bn2")(x)
+    x = keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name="out_bn2")(x)
     return keras.Model(inputs, x, name=f"margin_{bb.name}_{base.dim}")
 
 
@@ -132,9 +141,15 @@ class MarginJob(FullJob):
         return tf.math.l2_normalize(tf.cast(self.net(x, training=training), tf.float32), axis=1)
 
     def embed(self, inputs: NDArray[np.uint8], batch: int = 32) -> NDArray[np.float32]:
-        if len(inputs) == 0:
-            return np.zeros((0, self.base.dim), np.float32)
-        return super().embed(inputs, batch)
+        """Unit embeddings ``(N, D)``, each the mean of the crop's and its mirror image's (as the backends do)."""
+        from models.train.networks import standardize
+
+        out = [np.zeros((0, self.base.dim), np.float32)]
+        for s in range(0, len(inputs), batch):
+            x = standardize(self.base, inputs[s : s + batch])
+            v = np.asarray(self.forward(x, False)) + np.asarray(self.forward(x[:, :, ::-1], False))
+            out.append((v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)).astype(np.float32))
+        return np.concatenate(out)
 
     def loss(self, x: Any, y: Any, cfg: TrainConfig) -> tuple[Any, Any]:
         """``(softmax cross-entropy over the head's logits, share of the batch the head still misclassifies)``;

@@ -47,6 +47,8 @@ def test_tiny_margin_run_loss_falls_and_the_export_is_the_embedding_network(tmp_
     assert out.shape == (3, 128)
     np.testing.assert_allclose(out, np.asarray(job.net(x, training=False)), atol=1e-5)
     assert not any("head" in layer.name for layer in net.layers)
+    vectors = job.embed(crops[:3])  # what held-out and guard evaluation use: unit, mirror-averaged
+    assert vectors.shape == (3, 128) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
 
 
 def test_embedding_network_has_the_arcface_tf2_output_block() -> None:
