@@ -144,5 +144,6 @@ def export_tflite_checked(model: Any, dst: Path, inputs: NDArray[np.float32]) ->
     diff = relative_difference(run_tflite(dst, inputs), np.asarray(model(inputs, training=False), np.float32))
     if not diff <= PARITY_TOLERANCE:
         dst.unlink(missing_ok=True)
-        raise WeightsError(f"the TFLite export differs from the Keras model by {diff:.2e} (relative, > {PARITY_TOLERANCE}); not kept")
+        raise WeightsError(f"the TFLite export differs from the Keras model by {diff:.2e} (relative, "
+                           f"> {PARITY_TOLERANCE}); not kept")
     return diff

@@ -52,7 +52,8 @@ class Backbone:
 
 
 BACKBONES: dict[str, Backbone] = {
-    "mobilenetv2": Backbone("mobilenetv2", "MobileNetV2", "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", False),
+    "mobilenetv2": Backbone("mobilenetv2", "MobileNetV2",
+                            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", False),
     "resnet50": Backbone("resnet50", "ResNet50", "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", False),
     "efficientnetb0": Backbone("efficientnetb0", "EfficientNetB0", "efficientnetb0_notop.h5", True),
 }
