@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     from models.train.archs import ARCHS, help_text
 
     p = sub.add_parser("train", help="fine-tune the face model or train another architecture (measured before and after)",
-                       epilog=f"Architectures and their defaults — {help_text()}.")
+                       epilog=f"architectures and their defaults:\n{help_text()}",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arch", metavar="NAME", choices=tuple(ARCHS),
                    help=f"{'|'.join(ARCHS)} (default: facenet, or the one of --base); defaults of each below")
     p.add_argument("--backbone", metavar="NAME", help="margin: mobilenetv2 (default), resnet50 or efficientnetb0")
@@ -45,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "architecture's (head for facenet, full otherwise)")
     p.add_argument("--epochs", type=int, default=10, metavar="N")
     p.add_argument("--margin", type=float, default=0.2, metavar="M", help="triplet margin (squared distance)")
-    p.add_argument("--batch-size", type=int, metavar="N", help="photos per batch (P = N / K)")
+    p.add_argument("--batch-size", type=int, metavar="N", help="photos per batch (P = N / K; deepface/siamese: 32)")
     p.add_argument("--people", type=int, default=8, metavar="P", help="people per batch")
     p.add_argument("--per-person", type=int, default=4, metavar="K", help="photos of each person per batch")
     p.add_argument("--learning-rate", type=float, metavar="LR",
@@ -60,7 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--centre-fallback", action="store_true",
                    help="--data photos are centred face crops: where no face is found, use the centre box (counted)")
     p.add_argument("--check-detect", action="store_true", help="only report how many faces each --data photo has")
-    p.add_argument("--holdout", type=float, default=0.2, metavar="FRACTION", help="share of each person's photos held out")
+    p.add_argument("--holdout", type=float, default=0.2, metavar="FRACTION",
+                   help="share of each person's photos held out (deepface/siamese: share of the people)")
     p.add_argument("--guard-per-fold", type=int, default=30, metavar="N", help="lfw-dev guard pairs per fold")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="NAME", help="keep the tuned model as backend NAME (if it is not worse)")

@@ -248,6 +248,9 @@ def _check_spec(spec: TrainSpec) -> Any:
         head_kind(spec.head)
         if not 0.0 < spec.alpha <= 1.4:
             raise InvalidInput(f"MobileNetV2 width {spec.alpha} is out of range; use a value in (0, 1.4], e.g. 1.0")
+        if spec.alpha != 1.0 and spec.backbone != "mobilenetv2":
+            raise InvalidInput(f"--width (MobileNetV2's width multiplier) does not apply to --backbone {spec.backbone}; "
+                               "leave it out")
     if spec.mode not in MODES:
         raise InvalidInput(f"unknown mode {spec.mode!r}; use head or full")
     if spec.source not in SOURCES:

@@ -95,6 +95,9 @@ def arch_for_base(base: str) -> Arch:
     raise InvalidInput(f"unknown base model {base!r}; use one of {bases}")
 
 
-def help_text() -> str:
-    """Every architecture and its defaults, for ``train --help``."""
-    return "; ".join(f"{a.name}: {a.defaults}" for a in ARCHS.values())
+def help_text(width: int = 79) -> str:
+    """Every architecture and its defaults, one wrapped paragraph each, for ``train --help``."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(f"{a.name}: {a.defaults}", width, initial_indent="  ", subsequent_indent="    ",
+                                    break_on_hyphens=False) for a in ARCHS.values())

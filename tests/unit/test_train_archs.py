@@ -46,6 +46,7 @@ def test_help_lists_every_architecture_with_its_defaults(capsys: pytest.CaptureF
     (("--arch", "siamese", "--backbone", "resnet50"), ("--backbone only applies to --arch margin",)),
     (("--arch", "facenet", "--width", "0.5"), ("--width only applies to --arch margin, deepface, siamese",)),
     (("--arch", "margin", "--width", "2"), ("MobileNetV2 width 2.0 is out of range",)),
+    (("--arch", "margin", "--backbone", "resnet50", "--width", "0.5"), ("--width", "does not apply to --backbone resnet50")),
     (("--arch", "margin", "--backbone", "vgg16"), ("unknown backbone 'vgg16'", "mobilenetv2, resnet50, efficientnetb0")),
     (("--arch", "margin", "--head", "triplet"), ("unknown margin head 'triplet'", "arc, cos, sphere")),
     (("--arch", "margin", "--embedding", "256"), ("--embedding 256", "128 or 512")),
