@@ -1,5 +1,6 @@
-"""``train --arch deepface|siamese``: train DeepFace or the Siamese verifier from scratch (see
-:mod:`app.services.net_training`), report the figures on held-out people, optionally keep it as a backend."""
+"""``train --arch deepface|siamese`` (dispatched from :mod:`app.cli.train_cmd`, which declares the options):
+train DeepFace or the Siamese verifier from scratch (see :mod:`app.services.net_training`), report the figures
+on held-out people, optionally keep it as a backend."""
 
 from __future__ import annotations
 
@@ -11,29 +12,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from app.context import AppContext
 
-NET_ARCHS = ("deepface", "siamese")
-HELP = ("deepface: Taigman 2014, 152×152, C1-M2-C3, locally connected L4-L6, F7 4096 (the embedding), SGD momentum "
-        "0.9, lr 0.01×batch/128; siamese: shared CNN on 112×112 anchor/verification pairs, |e1−e2| → dense → sigmoid, "
-        "Adam 1e-3, balanced pairs; both measured on held-out people (--holdout = share of people)")
-
-
-def add_net_options(p: argparse.ArgumentParser) -> None:
-    """The options only ``--arch deepface|siamese`` uses."""
-    p.add_argument("--input-size", type=int, metavar="PX", help="deepface/siamese: input side (default 152 / 112)")
-    p.add_argument("--width", type=float, default=1.0, metavar="W", help="deepface/siamese: filter-count multiplier")
-    p.add_argument("--net-embedding", type=int, metavar="N",
-                   help="deepface: F7 length (default 4096); siamese: branch embedding (default 128)")
-
 
 def spec_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`NetSpec` the flags describe."""
+    """The :class:`NetSpec` the flags of ``train --arch deepface|siamese`` describe (the options are
+    :mod:`app.cli.train_cmd`'s; ``--embedding``, ``--image-size`` and ``--width`` are the networks' own).
+
+    Raises:
+        InvalidInput: an option the architecture does not take, or out-of-range numbers.
+    """
+    from app.cli.train_cmd import data_source, resolve_arch
     from app.services.net_training import NetSpec, check_spec
 
-    source, data = ("folder", args.data) if args.data else ("tfrecords", args.tfrecords) if args.tfrecords else ("enrolled", None)
+    arch = resolve_arch(args)
+    source, data = data_source(args)
     return check_spec(NetSpec(
-        arch=args.arch, source=source, data=data, detector=args.train_detector, centre_fallback=args.centre_fallback,
+        arch=arch.name, source=source, data=data, detector=args.train_detector, centre_fallback=args.centre_fallback,
         epochs=args.epochs, batch=args.batch_size or 32, learning_rate=args.learning_rate, holdout=args.holdout,
-        size=args.input_size, width=args.width, embedding=args.net_embedding, seed=args.seed,
+        size=args.image_size, width=1.0 if args.width is None else args.width, embedding=args.embedding,
+        seed=args.seed,
     ))  # fmt: skip
 
 

@@ -25,9 +25,10 @@ from app.config import AppConfig
 from app.text import count
 from common.errors import InvalidInput
 from common.progress import Progress, ShouldStop
+from models.train.archs import ARCHS as ARCH_TABLE
 from models.train.data import FaceSet
 
-ARCHS = ("deepface", "siamese")
+ARCHS = tuple(name for name, arch in ARCH_TABLE.items() if arch.family == "net")  # deepface, siamese
 SUMMARY, WEIGHTS, PARITY = "summary.json", "model.weights.h5", "parity-crops.npy"
 MIN_CALIBRATION_PAIRS = 30
 DEFAULTS = {"deepface": {"size": 152, "embedding": 4096}, "siamese": {"size": 112, "embedding": 128}}

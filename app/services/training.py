@@ -29,7 +29,8 @@ from app.text import count
 from common.errors import InvalidInput
 from common.progress import Progress, ShouldStop
 from models.train.data import FaceSet, folder_tree, holdout_split, load_tree
-from models.train.networks import base_model
+from models.train.archs import Arch, arch_for_base, get_arch
+from models.train.networks import BaseModel, base_model
 from models.train.trainer import STATE, EpochStats, Hooks
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class TrainSpec:
             them as the app's backends do); off halves feature extraction.
         centre_fallback: folder photos are centred face crops (e.g. Extended Yale B): where no face is found, use the
             centre box with the landmark model's points (counted) instead of skipping the photo.
+        arch: architecture of :mod:`models.train.archs` (empty: the triplet architecture of ``base``).
+        backbone, head, embedding, image_size, alpha: the ``margin`` architecture's backbone, margin head,
+            embedding size, crop side (0: 112) and MobileNetV2 width multiplier.
     """
 
     base: str = "facenet"
@@ -93,6 +97,12 @@ class TrainSpec:
     mirror: bool = True
     centre_fallback: bool = False
     mirror_all: bool = False
+    arch: str = ""
+    backbone: str = "mobilenetv2"
+    head: str = "arc"
+    embedding: int = 512
+    image_size: int = 0
+    alpha: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -210,14 +220,43 @@ def estimate_seconds(photos: int, spec: TrainSpec, device: str) -> float:
     return round(spec.epochs * photos * per_step + 30.0, 1)
 
 
+def spec_arch(spec: TrainSpec) -> Arch:
+    """The spec's architecture (``--arch``, else the triplet architecture of ``--base``).
+
+    Raises:
+        InvalidInput: unknown or unavailable architecture, or unknown base.
+    """
+    return get_arch(spec.arch) if spec.arch else arch_for_base(spec.base)
+
+
+def spec_base(spec: TrainSpec) -> BaseModel:
+    """Alignment, input size, embedding size and standardisation of the network the spec trains."""
+    arch = spec_arch(spec)
+    if arch.family == "margin":
+        from models.train.margin import DEFAULT_SIZE, margin_base
+
+        return margin_base(spec.backbone, spec.embedding, spec.image_size or DEFAULT_SIZE)
+    return base_model(arch.base or spec.base)
+
+
 def _check_spec(spec: TrainSpec) -> Any:
-    base = base_model(spec.base)
+    arch = spec_arch(spec)
+    base = spec_base(spec)
+    if arch.family == "margin":
+        from models.train.heads import head_kind
+
+        head_kind(spec.head)
+        if not 0.0 < spec.alpha <= 1.4:
+            raise InvalidInput(f"MobileNetV2 width {spec.alpha} is out of range; use a value in (0, 1.4], e.g. 1.0")
+        if spec.alpha != 1.0 and spec.backbone != "mobilenetv2":
+            raise InvalidInput(f"--width (MobileNetV2's width multiplier) does not apply to --backbone {spec.backbone}; "
+                               "leave it out")
     if spec.mode not in MODES:
         raise InvalidInput(f"unknown mode {spec.mode!r}; use head or full")
     if spec.source not in SOURCES:
         raise InvalidInput(f"unknown data source {spec.source!r}; use enrolled, folder or tfrecords")
     if spec.mode == "head" and not base.pretrained:
-        raise InvalidInput(f"{spec.base} starts from random weights, so head mode cannot work: use --mode full")
+        raise InvalidInput(f"{base.name} starts from random weights, so head mode cannot work: use --mode full")
     if spec.epochs < 1 or spec.people < 2 or spec.per_person < 2:
         raise InvalidInput("epochs must be at least 1, and --people and --per-person at least 2")
     if spec.margin <= 0 or spec.learning_rate <= 0:
@@ -232,8 +271,11 @@ def _engine(config: AppConfig, spec: TrainSpec) -> Any:
     """An engine that detects with the spec's detector and aligns for the base (no embedding is loaded)."""
     from models.engine import FaceEngine
 
-    return FaceEngine(replace(config.engine, backend="facenet", detector=spec.detector, fallback_detector=None,
-                              threshold=None))
+    engine = FaceEngine(replace(config.engine, backend="facenet", detector=spec.detector, fallback_detector=None,
+                                threshold=None))
+    base = spec_base(spec)
+    engine.info = replace(engine.info, alignment=base.alignment, input_size=base.input_size)  # crops for the base
+    return engine
 
 
 def enrolled_set(config: AppConfig, spec: TrainSpec, progress: Progress) -> FaceSet:
@@ -243,7 +285,7 @@ def enrolled_set(config: AppConfig, spec: TrainSpec, progress: Progress) -> Face
     from models.imageio import decode_image
     from models.types import Landmarks
 
-    base = base_model(spec.base)
+    base = spec_base(spec)
     ctx = AppContext(config)
     crops, labels, names, sources = [], [], [], []
     try:
@@ -276,9 +318,12 @@ def user_set(config: AppConfig, spec: TrainSpec, progress: Progress, should_stop
         faces = load_tree(_engine(config, spec), folder_tree(_need_data(spec)), False, progress, should_stop,
                           spec.centre_fallback)
     else:
-        from models.train.data import load_encoded, read_tfrecords
+        from models.train.data import load_encoded
+        from models.train.tfrecords import read_records
 
-        faces = load_encoded(_engine(config, spec), read_tfrecords(_need_data(spec)), progress, should_stop)
+        records = read_records(_need_data(spec))
+        faces = load_encoded(_engine(config, spec), records.images, progress, should_stop)
+        faces.unreadable += records.skipped
     counts = np.bincount(faces.labels, minlength=len(faces.names)) if len(faces) else np.zeros(0, int)
     keep_people = np.flatnonzero(counts >= 2)
     if len(keep_people) < MIN_PEOPLE:
@@ -397,7 +442,9 @@ def cached_tree(config: AppConfig, spec: TrainSpec, tree: dict[str, list[Path]],
     and background photos are the same from one job to the next)."""
     import hashlib
 
-    key = hashlib.sha1(json.dumps([spec.detector, spec.base, centred, centre_fallback, sorted((k, [str(p) for p in v]) for k, v in tree.items())]).encode()).hexdigest()[:16]
+    base = spec_base(spec)
+    base_key = spec.base if base.alignment == "box_margin_facenet" else [base.alignment, list(base.input_size)]
+    key = hashlib.sha1(json.dumps([spec.detector, base_key, centred, centre_fallback, sorted((k, [str(p) for p in v]) for k, v in tree.items())]).encode()).hexdigest()[:16]
     path = _cache_root(config) / f"crops-{key}.npz"
     if path.is_file():
         _touch(path)
@@ -468,6 +515,9 @@ SUMMARY = "summary.json"
 PARITY = "parity-crops.npy"
 SPEC = "spec.json"
 SPLIT = "split.npz"
+CALIBRATION = "calibration-crops.npy"
+CALIBRATION_CROPS = 200
+"""Training crops kept with a job (deleted with it) to calibrate the int8 TFLite export."""
 
 
 def _new_work_dir(config: AppConfig) -> Path:
@@ -500,9 +550,19 @@ def resumable_spec(work_dir: Path) -> TrainSpec:
         raw = json.loads((Path(work_dir) / SPEC).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise InvalidInput(f"{work_dir} holds no interrupted training run to continue ({exc})") from None
-    if raw.get("person_ids") is not None:
-        raw["person_ids"] = tuple(raw["person_ids"])
-    return TrainSpec(**raw)
+    return spec_from_dict(raw)
+
+
+def spec_from_dict(raw: dict) -> TrainSpec:
+    """The :class:`TrainSpec` a job recorded (``spec.json``, or the ``spec`` of its summary); fields this
+    version does not know are ignored, missing ones take their defaults."""
+    from dataclasses import fields
+
+    known = {f.name for f in fields(TrainSpec)}
+    spec = {k: v for k, v in raw.items() if k in known}
+    if spec.get("person_ids") is not None:
+        spec["person_ids"] = tuple(spec["person_ids"])
+    return TrainSpec(**spec)
 
 
 def _device_setup(mode: str) -> tuple[str, bool]:
@@ -612,19 +672,32 @@ def _train(config: AppConfig, spec: TrainSpec, inputs: _Inputs, work: Path, star
     outcome = TrainOutcome(str(work), result.before, result.after, verdict, can_use, result.epochs, result.cancelled,
                            device, round(time.perf_counter() - started, 1), _skipped(faces), result.best_epoch)
     np.save(work / PARITY, faces.crops[np.flatnonzero(held)[:4]] if held.any() else faces.crops[:4])
-    _write_summary(work, spec, faces, held, outcome)
+    np.save(work / CALIBRATION, faces.crops[np.flatnonzero(~held)[:CALIBRATION_CROPS]])
+    _write_summary(work, spec, faces, held, outcome, _classes(faces, background))
     return outcome
 
 
+def _classes(faces: FaceSet, background: FaceSet | None) -> int:
+    """Identities a classifier head covers: the user's people, then the background people (as :func:`fit`
+    numbers them)."""
+    return int(faces.labels.max()) + 1 + (0 if background is None else len(background.names))
+
+
 def _make_job(config: AppConfig, spec: TrainSpec, inputs: _Inputs, hooks: Hooks, on_gpu: bool) -> tuple[Any, Any]:
-    """The head- or full-mode job and the guard inputs in the job's terms; ``(None, None)`` when stopped. Head
-    mode's features come from onnxruntime on a CPU, from Keras where a GPU is present."""
+    """The job (margin, or triplet head or full mode) and the guard inputs in the job's terms; ``(None, None)``
+    when stopped. Head mode's features come from onnxruntime on a CPU, from Keras where a GPU is present."""
     from models.train.backbone import head_parts
     from models.train.networks import build_full, freeze_batchnorm
     from models.train.trainer import FullJob, HeadJob
 
-    base, faces, background = base_model(spec.base), inputs.faces, inputs.background
+    base, faces, background = spec_base(spec), inputs.faces, inputs.background
     guard_crops = None if inputs.guard is None else inputs.guard[0].crops
+    if spec_arch(spec).family == "margin":
+        from models.train.margin import build_job
+
+        crops = faces.crops if background is None else np.concatenate([faces.crops, background.crops])
+        return build_job(base, spec.backbone, spec.head, _classes(faces, background), crops, spec.seed,
+                         spec.alpha), guard_crops
     if spec.mode == "full":
         model = build_full(base, Path(config.cache_dir) if base.pretrained else None, spec.seed)
         freeze_batchnorm(model)
@@ -719,8 +792,10 @@ def judge(before: dict, after: dict, epochs: tuple[EpochStats, ...]) -> tuple[st
     return ", ".join(parts), can_use
 
 
-def _write_summary(work: Path, spec: TrainSpec, faces: FaceSet, held: np.ndarray, outcome: TrainOutcome) -> None:
+def _write_summary(work: Path, spec: TrainSpec, faces: FaceSet, held: np.ndarray, outcome: TrainOutcome,
+                   classes: int) -> None:
     summary = {"spec": asdict(spec), "people": faces.names, "photos": int(len(faces)), "heldout": int(held.sum()),
+               "classes": classes,
                "outcome": {k: v for k, v in asdict(outcome).items()}}
     (work / SUMMARY).write_text(json.dumps(summary, indent=2, default=_jsonable), encoding="utf-8")
 
@@ -743,7 +818,14 @@ def tuned_model(config: AppConfig, work_dir: Path) -> tuple[Any, dict]:
 
     summary = json.loads((work_dir / SUMMARY).read_text(encoding="utf-8"))
     spec = summary["spec"]
-    base = base_model(spec["base"])
+    job_spec = spec_from_dict(summary["spec"])
+    base = spec_base(job_spec)
+    if spec_arch(job_spec).family == "margin":
+        from models.train.margin import load_network
+
+        net = load_network(base, job_spec.backbone, job_spec.head, int(summary["classes"]), work_dir / BEST,
+                           job_spec.seed, job_spec.alpha)
+        return net, summary
     model = build_full(base, Path(config.cache_dir) if base.pretrained else None, int(spec["seed"]))
     if spec["mode"] == "head":
         _, head = split_facenet(model)
@@ -769,7 +851,7 @@ def adopt_model(config: AppConfig, outcome: TrainOutcome, name: str, exports: tu
         WeightsError: the ONNX export disagrees with the Keras model.
     """
     from models.embedders.user_backend import check_name, write_backend
-    from models.train.export import export_onnx_checked, export_savedmodel, export_tflite
+    from models.train.export import export_onnx_checked, export_savedmodel, export_tflite, export_tflite_checked
     from models.train.networks import standardize
 
     check_name(name)
@@ -780,19 +862,22 @@ def adopt_model(config: AppConfig, outcome: TrainOutcome, name: str, exports: tu
         raise InvalidInput(f"this model may not be used: {outcome.verdict}")
     work = Path(outcome.work_dir)
     model, summary = tuned_model(config, work)
-    base = base_model(summary["spec"]["base"])
+    base = spec_base(spec_from_dict(summary["spec"]))
     staged = work / "export"
     shutil.rmtree(staged, ignore_errors=True)
     staged.mkdir()
     inputs = standardize(base, np.load(work / PARITY))
     diff = export_onnx_checked(model, staged / "model.onnx", inputs)
+    meta = _backend_meta(name, base, summary, outcome, diff)
     if "savedmodel" in exports:
         export_savedmodel(model, staged / "savedmodel")
     if "tflite" in exports:
-        export_tflite(model, staged / "model_float32.tflite")
+        meta["training"]["tflite_float32_relative_diff"] = export_tflite_checked(model, staged / "model_float32.tflite", inputs)
     if "tflite-int8" in exports:
-        export_tflite(model, staged / "model_int8.tflite", inputs)
-    write_backend(Path(config.cache_dir), name, _backend_meta(name, base, summary, outcome, diff), staged)
+        calibration = work / CALIBRATION
+        real = standardize(base, np.load(calibration)) if calibration.is_file() else np.zeros((0,), np.float32)
+        export_tflite(model, staged / "model_int8.tflite", real if len(real) else inputs)
+    write_backend(Path(config.cache_dir), name, meta, staged)
     return name
 
 
@@ -802,13 +887,16 @@ def _backend_meta(name: str, base: Any, summary: dict, outcome: TrainOutcome, on
     if threshold is None or not np.isfinite(threshold) or held.get("pairs", 0) < MIN_CALIBRATION_PAIRS:
         from models.embedders.registry import backend_info
 
-        threshold = backend_info("facenet").threshold
+        guard = outcome.after.get("guard") or {}
+        threshold = guard.get("threshold")
+        if threshold is None or not np.isfinite(threshold) or guard.get("pairs", 0) < MIN_CALIBRATION_PAIRS:
+            threshold = backend_info("facenet").threshold
     spec = summary["spec"]
     return {
         "name": name, "base": base.name, "alignment": base.alignment, "input_size": list(base.input_size),
         "dim": base.dim, "metric": "l2", "threshold": round(float(threshold), 4), "standardize": base.standardize,
-        "description": f"{base.name} fine-tuned ({spec['mode']} mode) on {len(summary['people'])} people, "
-                       f"{summary['photos']} photos",
+        "description": f"{base.name} {'trained' if not base.pretrained else 'fine-tuned'} ({spec['mode']} mode) on "
+                       f"{len(summary['people'])} people, {summary['photos']} photos",
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "training": {"spec": spec, "before": outcome.before, "after": outcome.after, "verdict": outcome.verdict,
                      "epochs": len(outcome.epochs), "best_epoch": outcome.best_epoch, "device": outcome.device,

@@ -168,57 +168,6 @@ def holdout_split(labels: NDArray[np.int64], fraction: float, seed: int = 0) -> 
     return held
 
 
-IMAGE_KEYS = ("image/encoded", "image_raw", "image")
-LABEL_KEYS = ("image/class/label", "label", "image/label")
-
-
-def read_tfrecords(pattern: str, limit: int | None = None) -> dict[str, list[bytes]]:
-    """Encoded images per label from TFRecord shards of ``tf.train.Example`` records (VGGFace2-style: an encoded
-    image under ``image/encoded`` (or ``image_raw``/``image``) and an integer under ``image/class/label`` (or
-    ``label``)). TensorFlow is imported here.
-
-    Raises:
-        InvalidInput: no file matches, a file is not a TFRecord, or records lack an image or a label.
-    """
-    import glob
-
-    import tensorflow as tf
-
-    files = sorted(glob.glob(str(Path(pattern).expanduser())))
-    if not files:
-        raise InvalidInput(f"no TFRecord files match {pattern!r}; give a glob such as shards/train-*.tfrecord")
-    out: dict[str, list[bytes]] = {}
-    try:
-        for k, raw in enumerate(tf.data.TFRecordDataset(files)):
-            if limit is not None and k >= limit:
-                break
-            example = tf.train.Example.FromString(raw.numpy())
-            out.setdefault(str(_label(example, files)), []).append(_image(example, files))
-    except tf.errors.DataLossError as exc:
-        raise InvalidInput(f"{pattern!r} holds a file that is not a readable TFRecord ({exc.message.splitlines()[0]})") from None
-    except Exception as exc:  # protobuf's DecodeError: records that are not tf.train.Example
-        if isinstance(exc, InvalidInput):
-            raise
-        raise InvalidInput(f"{pattern!r}: records are not tf.train.Example protos ({type(exc).__name__})") from None
-    return out
-
-
-def _image(example: object, files: list[str]) -> bytes:
-    feats = example.features.feature  # type: ignore[attr-defined]
-    for key in IMAGE_KEYS:
-        if key in feats and feats[key].bytes_list.value:
-            return bytes(feats[key].bytes_list.value[0])
-    raise InvalidInput(f"{files[0]}: a record has no encoded image (looked for {', '.join(IMAGE_KEYS)})")
-
-
-def _label(example: object, files: list[str]) -> int:
-    feats = example.features.feature  # type: ignore[attr-defined]
-    for key in LABEL_KEYS:
-        if key in feats and feats[key].int64_list.value:
-            return int(feats[key].int64_list.value[0])
-    raise InvalidInput(f"{files[0]}: a record has no integer label (looked for {', '.join(LABEL_KEYS)})")
-
-
 def load_encoded(engine: FaceEngine, images: dict[str, list[bytes]], progress: Progress = no_progress,
                  should_stop: ShouldStop = never_stop) -> FaceSet:
     """:func:`load_tree` for encoded images held in memory (TFRecord shards)."""

@@ -146,6 +146,16 @@ class Job:
         """Unit embeddings (mirror-averaged like the app's backends) of stored inputs."""
         raise NotImplementedError
 
+    def loss(self, x: Any, y: Any, cfg: "TrainConfig") -> tuple[Any, Any]:
+        """``(loss, active fraction)`` of one training batch; triplet loss with online mining by default."""
+        return triplet_loss(y, self.forward(x, True), cfg.margin, cfg.miner)
+
+    def optimizer(self, schedule: Any, cfg: "TrainConfig") -> Any:
+        """The optimiser (AdamW with the config's weight decay by default)."""
+        import keras
+
+        return keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+
     def save(self, path: Path) -> None:
         self.model.save_weights(str(path))
 
@@ -232,8 +242,9 @@ def _score(figures: dict[str, Any] | None) -> float:
 
 
 def make_step(job: Job, cfg: TrainConfig, total_steps: int) -> tuple[Callable[[Any, Any], tuple[Any, Any]], Any]:
-    """A compiled train step ``(x, labels) -> (loss, active_fraction)`` with AdamW and warm-up + cosine LR, and
-    its optimizer (its state is checkpointed for resuming)."""
+    """A compiled train step ``(x, labels) -> (loss, active_fraction)`` with the job's loss and optimiser (AdamW
+    unless the job says otherwise) and warm-up + cosine LR, and its optimiser (its state is checkpointed for
+    resuming)."""
     import keras
     import tensorflow as tf
 
@@ -242,13 +253,12 @@ def make_step(job: Job, cfg: TrainConfig, total_steps: int) -> tuple[Callable[[A
         0.0 if warm else cfg.learning_rate, max(1, total_steps - warm), alpha=0.0,
         warmup_target=cfg.learning_rate if warm else None, warmup_steps=warm,
     )
-    opt = keras.optimizers.AdamW(learning_rate=schedule, weight_decay=cfg.weight_decay)
+    opt = job.optimizer(schedule, cfg)
     variables = job.model.trainable_variables
 
     def step(x: Any, y: Any) -> tuple[Any, Any]:
         with tf.GradientTape() as tape:
-            emb = job.forward(x, True)
-            loss, active = triplet_loss(y, emb, cfg.margin, cfg.miner)
+            loss, active = job.loss(x, y, cfg)
         grads = tape.gradient(loss, variables)
         opt.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
         return loss, active

@@ -85,7 +85,7 @@ def test_check_detect_counts_faces_per_photo(tmp_path: Path, capsys: pytest.Capt
 
 def test_tfrecord_shards_are_read_with_their_labels(tmp_path: Path) -> None:
     tf = pytest.importorskip("tensorflow")
-    from models.train.data import read_tfrecords
+    from models.train.tfrecords import read_records
 
     root = need_shared("data", "five-celebrity", "train")
     with tf.io.TFRecordWriter(str(tmp_path / "train-0.tfrecord")) as writer:
@@ -94,7 +94,9 @@ def test_tfrecord_shards_are_read_with_their_labels(tmp_path: Path) -> None:
                 feats = {"image/encoded": tf.train.Feature(bytes_list=tf.train.BytesList(value=[path.read_bytes()])),
                          "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))}
                 writer.write(tf.train.Example(features=tf.train.Features(feature=feats)).SerializeToString())
-    images = read_tfrecords(str(tmp_path / "*.tfrecord"))
+    records = read_records(str(tmp_path / "*.tfrecord"))
+    images = records.images
+    assert records.skipped == 0
     assert sorted(images) == ["0", "1"] and [len(v) for v in images.values()] == [3, 3]
     assert images["0"][0] == sorted((root / "madonna").glob("*.jpg"))[0].read_bytes()
 
