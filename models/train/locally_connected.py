@@ -8,7 +8,8 @@ batched matmul are plain ops that ONNX and TFLite convert without custom kernels
 
 Shapes: input ``(N, H, W, C)`` (``padding="valid"``), output ``(N, OH, OW, filters)`` with
 ``OH = (H − kh) // sh + 1``. Kernel layout ``(OH·OW, kh·kw·C, filters)``, the patch vector ordered (row offset,
-column offset, channel); bias ``(OH, OW, filters)``. Keras is imported inside :func:`layer_class`.
+column offset, channel); bias ``(OH, OW, filters)``. ``init``: uniform Glorot (default) or He, per position.
+Keras is imported inside :func:`layer_class`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from functools import lru_cache
 from typing import Any
 
 from common.errors import InvalidInput
+
+INITS = ("glorot", "he")
 
 
 def output_size(size: int, kernel: int, stride: int) -> int:
@@ -42,8 +45,12 @@ def layer_class() -> type:
         """Unshared-weight 2-D layer; see the module docstring."""
 
         def __init__(self, filters: int, kernel_size: int | tuple[int, int], strides: int | tuple[int, int] = 1,
-                     activation: Any = None, use_bias: bool = True, seed: int | None = None, **kwargs: Any) -> None:
+                     activation: Any = None, use_bias: bool = True, seed: int | None = None,
+                     init: str = "glorot", **kwargs: Any) -> None:
             super().__init__(**kwargs)
+            if init not in INITS:
+                raise InvalidInput(f"unknown initialisation {init!r}; use one of {', '.join(INITS)}")
+            self.init = init
             self.filters = int(filters)
             self.kernel_size = _pair(kernel_size)
             self.strides = _pair(strides)
@@ -56,7 +63,8 @@ def layer_class() -> type:
             (kh, kw), (sh, sw) = self.kernel_size, self.strides
             self.out_h, self.out_w = output_size(int(h), kh, sh), output_size(int(w), kw, sw)
             fan_in = kh * kw * int(c)
-            limit = (6.0 / (fan_in + self.filters)) ** 0.5  # Glorot-uniform per position
+            # Uniform per position: Glorot (fan in + fan out) or He (fan in only, keeps a ReLU stack's scale).
+            limit = (6.0 / (fan_in + (self.filters if self.init == "glorot" else 0))) ** 0.5
             self.kernel = self.add_weight(
                 shape=(self.out_h * self.out_w, fan_in, self.filters), name="kernel",
                 initializer=keras.initializers.RandomUniform(-limit, limit, seed=self.seed))
@@ -84,7 +92,7 @@ def layer_class() -> type:
         def get_config(self) -> dict[str, Any]:
             return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
                     "strides": self.strides, "activation": keras.activations.serialize(self.activation),
-                    "use_bias": self.use_bias, "seed": self.seed}
+                    "use_bias": self.use_bias, "seed": self.seed, "init": self.init}
 
     return LocallyConnected2D
 

@@ -117,3 +117,18 @@ def test_bad_train_arch_input_is_one_line_and_exit_1(tmp_path: Path, capsys: pyt
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 1 and len(lines) == 1 and lines[0].startswith("error:") and words in lines[0], err
     assert out == ""
+
+
+def test_deepface_keeps_taigmans_layout_and_its_rate_warms_up_then_decays() -> None:
+    """C1 32@11×11, M2, C3 16@9×9, L4–L6 locally connected (9, 7 stride 2, 5), F7, F8 over the people; the
+    SGD rate rises to 0.01 × batch/128 and falls back to 0 by the last step."""
+    from models.train import deepface as df
+
+    clf, emb = df.build_deepface(5, df.DeepFaceConfig(152, 1.0, 64), 0)
+    shapes = {layer.name: tuple(layer.output.shape[1:]) for layer in clf.layers}
+    assert shapes["C1"] == (142, 142, 32) and shapes["M2"] == (71, 71, 32) and shapes["C3"] == (63, 63, 16)
+    assert (shapes["L4"], shapes["L5"], shapes["L6"]) == ((55, 55, 16), (25, 25, 16), (21, 21, 16))
+    assert shapes["F7"] == (64,) and shapes["F8"] == (5,) and tuple(emb.output.shape[1:]) == (64,)
+    schedule = df.SGDConfig(batch=64).schedule(100)
+    rates = [float(schedule(k)) for k in (0, 5, 50, 100)]
+    assert rates[0] < rates[1] <= 0.005 + 1e-9 and rates[2] > 0.002 and rates[3] < 1e-6

@@ -76,3 +76,15 @@ def test_weights_are_not_shared_between_positions() -> None:
 def test_an_input_smaller_than_the_kernel_is_refused_with_the_reason() -> None:
     with pytest.raises(InvalidInput, match="at least 9 input positions"):
         LocallyConnected2D(2, 9).build((None, 5, 5, 3))
+
+
+def test_he_initialisation_keeps_a_relu_stack_from_fading() -> None:
+    """He init (fan in only) starts wider than Glorot, so activations keep their scale through L4–L6."""
+    glorot, he = LocallyConnected2D(16, 3, seed=0), LocallyConnected2D(16, 3, seed=0, init="he")
+    for layer in (glorot, he):
+        layer.build((None, 6, 6, 4))
+    fan_in = 3 * 3 * 4
+    assert np.max(np.abs(np.asarray(he.kernel))) <= (6 / fan_in) ** 0.5
+    assert np.std(np.asarray(he.kernel)) > 1.2 * np.std(np.asarray(glorot.kernel))
+    with pytest.raises(InvalidInput, match="unknown initialisation"):
+        LocallyConnected2D(2, 3, init="lecun")
