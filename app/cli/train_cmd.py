@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from app.context import AppContext
 
 
-ARCH_OPTIONS = {"backbone": ("margin",), "head": ("margin",), "embedding": ("margin", "net"),
+ARCH_OPTIONS = {"backbone": ("margin",), "head": ("margin",), "head_margin": ("margin",), "head_scale": ("margin",),
+                "embedding": ("margin", "net"),
                 "image_size": ("margin", "net"), "width": ("margin", "net")}
 """Options that only some architecture families take (the triplet architectures take none of them)."""
 
@@ -30,6 +31,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"{'|'.join(ARCHS)} (default: facenet, or the one of --base); defaults of each below")
     p.add_argument("--backbone", metavar="NAME", help="margin: mobilenetv2 (default), resnet50 or efficientnetb0")
     p.add_argument("--head", metavar="NAME", help="margin: arc (default; m 0.5, s 64), cos (0.35, 64) or sphere (1.35, 30)")
+    p.add_argument("--head-margin", type=float, metavar="M", help="margin: the head's margin instead of its default")
+    p.add_argument("--head-scale", type=float, metavar="S", help="margin: the head's scale instead of its default "
+                   "(on a small set from scratch: --head cos --head-margin 0.2 --head-scale 30 --learning-rate 0.1)")
     p.add_argument("--embedding", "--net-embedding", dest="embedding", type=int, metavar="N",
                    help="embedding size: margin 128 or 512 (default); deepface F7 (default 4096); siamese 128")
     p.add_argument("--image-size", "--input-size", dest="image_size", type=int, metavar="PX",
@@ -124,7 +128,8 @@ def spec_from_args(args: argparse.Namespace) -> Any:
             raise InvalidInput(f"--batch-size {args.batch_size} is too small; use at least {2 * args.per_person}")
         people = args.batch_size // args.per_person
     source, data = data_source(args)
-    margin = {k: getattr(args, k) for k in ("backbone", "head", "embedding", "image_size") if getattr(args, k) is not None}
+    keys = ("backbone", "head", "embedding", "image_size", "head_margin", "head_scale")
+    margin = {k: getattr(args, k) for k in keys if getattr(args, k) is not None}
     if args.width is not None:
         margin["alpha"] = args.width
     return TrainSpec(base=arch.base or "facenet", source=source, data=data, background=args.background,

@@ -70,6 +70,7 @@ class TrainSpec:
         arch: architecture of :mod:`models.train.archs` (empty: the triplet architecture of ``base``).
         backbone, head, embedding, image_size, alpha: the ``margin`` architecture's backbone, margin head,
             embedding size, crop side (0: 112) and MobileNetV2 width multiplier.
+        head_margin, head_scale: the margin head's margin and scale (``None``: the head's defaults).
     """
 
     base: str = "facenet"
@@ -103,6 +104,8 @@ class TrainSpec:
     embedding: int = 512
     image_size: int = 0
     alpha: float = 1.0
+    head_margin: float | None = None
+    head_scale: float | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,10 @@ def _check_spec(spec: TrainSpec) -> Any:
         from models.train.heads import head_kind
 
         head_kind(spec.head)
+        if spec.head_scale is not None and not 0.0 < spec.head_scale <= 128.0:
+            raise InvalidInput(f"--head-scale {spec.head_scale} is out of range; use a value in (0, 128], e.g. 30")
+        if spec.head_margin is not None and not 0.0 <= spec.head_margin <= 4.0:
+            raise InvalidInput(f"--head-margin {spec.head_margin} is out of range; use a value in [0, 4], e.g. 0.2")
         if not 0.0 < spec.alpha <= 1.4:
             raise InvalidInput(f"MobileNetV2 width {spec.alpha} is out of range; use a value in (0, 1.4], e.g. 1.0")
         if spec.alpha != 1.0 and spec.backbone != "mobilenetv2":
@@ -697,7 +704,7 @@ def _make_job(config: AppConfig, spec: TrainSpec, inputs: _Inputs, hooks: Hooks,
 
         crops = faces.crops if background is None else np.concatenate([faces.crops, background.crops])
         return build_job(base, spec.backbone, spec.head, _classes(faces, background), crops, spec.seed,
-                         spec.alpha), guard_crops
+                         spec.alpha, spec.head_margin, spec.head_scale), guard_crops
     if spec.mode == "full":
         model = build_full(base, Path(config.cache_dir) if base.pretrained else None, spec.seed)
         freeze_batchnorm(model)

@@ -184,12 +184,12 @@ def training_model(net: Any, head: Any) -> Any:
 
 
 def build_job(base: BaseModel, backbone_name: str, head_name: str, classes: int, inputs: NDArray[np.uint8],
-              seed: int = 0, alpha: float = 1.0) -> MarginJob:
-    """A fresh :class:`MarginJob` over ``classes`` identities."""
+              seed: int = 0, alpha: float = 1.0, margin: float | None = None, scale: float | None = None) -> MarginJob:
+    """A fresh :class:`MarginJob` over ``classes`` identities (``margin``/``scale``: ``None`` = the head's defaults)."""
     from models.train.heads import make_head
 
     net = build_network(base, backbone_name, seed, alpha)
-    return MarginJob(net, make_head(head_name, classes, name="margin_head"), base, inputs)
+    return MarginJob(net, make_head(head_name, classes, margin, scale, name="margin_head"), base, inputs)
 
 
 def load_network(base: BaseModel, backbone_name: str, head_name: str, classes: int, checkpoint: Path,

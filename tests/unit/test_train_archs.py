@@ -55,6 +55,9 @@ def test_help_lists_every_architecture_with_its_defaults(capsys: pytest.CaptureF
     (("--arch", "margin", "--base", "facenet"), ("--base facenet does not go with --arch margin",)),
     (("--arch", "facenet", "--head", "cos"), ("--head only applies to --arch margin",)),
     (("--base", "vgg"), ("unknown base model 'vgg'", "facenet, resnet50")),
+    (("--arch", "deepface", "--head-scale", "30"), ("--head-scale only applies to --arch margin",)),
+    (("--arch", "margin", "--head-scale", "0"), ("--head-scale 0.0 is out of range",)),
+    (("--arch", "margin", "--head-margin", "-0.1"), ("--head-margin -0.1 is out of range",)),
 ])
 def test_bad_input_is_one_line_and_exit_1(capsys: pytest.CaptureFixture[str], folder: str, args: tuple[str, ...],
                                          words: tuple[str, ...]) -> None:
@@ -116,3 +119,18 @@ def test_a_margin_run_resumes_with_its_own_architecture(tmp_path: Path) -> None:
                      learning_rate=0.01, person_ids=(3, 5))
     (tmp_path / SPEC).write_text(json.dumps({**asdict(spec), "from_the_future": 1}), encoding="utf-8")
     assert resumable_spec(tmp_path) == spec
+
+
+def test_the_margin_head_takes_the_scale_and_margin_given() -> None:
+    from app.cli.train_cmd import spec_from_args
+    from main import build_parser
+    from models.train.heads import make_head
+
+    args = build_parser().parse_args(["train", "--arch", "margin", "--head", "cos", "--head-margin", "0.2",
+                                      "--head-scale", "30", "--data", "d"])
+    spec = spec_from_args(args)
+    assert (spec.head, spec.head_margin, spec.head_scale) == ("cos", 0.2, 30.0)
+    head = make_head(spec.head, 5, spec.head_margin, spec.head_scale)
+    assert (head.margin, head.scale) == (0.2, 30.0)
+    default = spec_from_args(build_parser().parse_args(["train", "--arch", "margin", "--data", "d"]))
+    assert (default.head_margin, default.head_scale) == (None, None)
