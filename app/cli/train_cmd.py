@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--people", type=int, default=8, metavar="P", help="people per batch")
     p.add_argument("--per-person", type=int, default=4, metavar="K", help="photos of each person per batch")
     p.add_argument("--learning-rate", type=float, metavar="LR",
-                   help="default: the architecture's (1e-3; margin 0.01; deepface 0.01 × batch / 128)")
+                   help="default: the architecture's (1e-3; margin 0.01; deepface peak 0.01 × batch / 128, "
+                   "warm-up then cosine)")
     p.add_argument("--miner", default="semi-hard", choices=("semi-hard", "batch-hard"))
     p.add_argument("--detector", dest="train_detector", default="hog", choices=("hog", "cnn"),
                    help="face detector for --data photos")

@@ -57,8 +57,8 @@ ARCHS: dict[str, Arch] = {
                    learning_rate=0.01, weight_decay=5e-4),
     "deepface": Arch("deepface", "DeepFace (Taigman et al. 2014), locally connected layers, trained from scratch",
                      "152×152 box-margin crops, C1-M2-C3, locally connected L4-L6, F7 4096 (the embedding; "
-                     "--embedding), F8 softmax, SGD momentum 0.9 at 0.01×batch/128, batch 32; measured on held-out "
-                     "people (--holdout = share of people)", "net", module="models.train.deepface", mode="full"),
+                     "--embedding), F8 softmax, SGD momentum 0.9, peak 0.01×batch/128 with warm-up then cosine, "
+                     "batch 32; measured on held-out people (--holdout = share of people)", "net", module="models.train.deepface", mode="full"),
     "siamese": Arch("siamese", "Siamese verifier (shared CNN, |difference|, sigmoid), trained from scratch",
                     "112×112 anchor/verification pairs, branch embedding 128 (--embedding), |e1−e2| → dense → "
                     "sigmoid, Adam 1e-3, balanced pairs, batch 32; measured on held-out people", "net",
