@@ -170,6 +170,7 @@ class LivePage(QWidget):
         self._stop_reason = "Stopped"
         self._label = ""
         self._list_below: bool | None = None  # where the list of marks sits; decided on the first resize
+        self._arranged_aspect: float | None = None  # the picture shape the list's place was last chosen for
         self._display_cuts = SceneCutDetector()  # on the painted pictures (see _current_tracks)
         self._cut_index = -1
         self.display = QTimer(self)
@@ -429,7 +430,9 @@ class LivePage(QWidget):
             if self._display_cuts.is_cut(frame.image):
                 self._cut_index = frame.index
             self.video.show_frame(qimage_from_rgb(frame.image), self._current_tracks())
-            self.arrange()  # the first picture may not be 16:9 (a 4:3 webcam)
+            if self.video.aspect != self._arranged_aspect:  # a new picture shape (a 4:3 webcam)
+                self._arranged_aspect = self.video.aspect
+                self.arrange()
         elif self.video.tracks != self._current_tracks():
             self.video.show_frame(None, self._current_tracks())
 
